@@ -1,0 +1,107 @@
+"""goodjob: a Postgres-backed job queue for Python, in the spirit of Ruby's GoodJob.
+
+The public API lives here; everything else is an implementation detail.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from goodjob.core.config import Config, configure, current_config, reset_configuration
+from goodjob.core.errors import (
+    AlreadyRunningError,
+    ConfigurationError,
+    GoodJobError,
+    JobNotFoundError,
+    JobStateError,
+    JobTimeoutError,
+    QueueStringError,
+    SchemaMissingError,
+    SerializationError,
+    UnknownJobError,
+)
+from goodjob.core.policy import discard_on, rescue_from, retry_on
+from goodjob.core.retry import exponentially_longer, polynomially_longer
+from goodjob.core.runtime import get_runtime
+from goodjob.core.types import Enqueued, JobState
+from goodjob.job import (
+    ConfiguredJob,
+    EnqueueAborted,
+    Job,
+    JobFunction,
+    PendingJob,
+    job,
+    perform_all_later,
+    perform_all_later_sync,
+)
+
+__version__ = "0.1.0"
+
+
+async def perform_inline(limit: int | None = None) -> int:
+    """Perform the jobs that are due now, in the caller (inline mode's helper for scheduled jobs)."""
+    return await get_runtime().perform_inline(limit)
+
+
+def perform_inline_sync(limit: int | None = None) -> int:
+    return get_runtime().run_sync(lambda: get_runtime().perform_inline(limit))
+
+
+async def migrate() -> list[int]:
+    """Apply missing schema migrations to the configured database; returns the versions applied."""
+    from goodjob.core import migrate as migrations
+
+    db = await get_runtime().database()
+    async with db.acquire() as conn:
+        return await migrations.migrate(conn)
+
+
+def migrate_sync() -> list[int]:
+    return get_runtime().run_sync(migrate)
+
+
+def __getattr__(name: str) -> Any:
+    # The dashboard pulls in Starlette and Jinja2: import it only when asked for.
+    if name in ("dashboard", "create_dashboard"):
+        from goodjob import dashboard as dashboard_module
+
+        return getattr(dashboard_module, name)
+    raise AttributeError(f"module 'goodjob' has no attribute {name!r}")
+
+
+__all__ = [
+    "AlreadyRunningError",
+    "Config",
+    "ConfigurationError",
+    "ConfiguredJob",
+    "EnqueueAborted",
+    "Enqueued",
+    "GoodJobError",
+    "Job",
+    "JobFunction",
+    "JobNotFoundError",
+    "JobState",
+    "JobStateError",
+    "JobTimeoutError",
+    "PendingJob",
+    "QueueStringError",
+    "SchemaMissingError",
+    "SerializationError",
+    "UnknownJobError",
+    "__version__",
+    "configure",
+    "current_config",
+    "discard_on",
+    "exponentially_longer",
+    "job",
+    "migrate",
+    "migrate_sync",
+    "perform_all_later",
+    "perform_all_later_sync",
+    "perform_inline",
+    "perform_inline_sync",
+    "polynomially_longer",
+    "rescue_from",
+    "reset_configuration",
+    "retry_on",
+]

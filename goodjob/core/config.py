@@ -1,0 +1,536 @@
+"""Every goodjob setting, its default, and where its value came from.
+
+One frozen :class:`Config` holds all options with their defaults in one place. :func:`load_config`
+fills it with the precedence GoodJob users expect: command-line flag > code
+(``goodjob.configure``) > ``GOOD_JOB_*`` environment variable > default. Strings are coerced only
+when they come from the environment or the command line; values given in code must already have the
+right type, so a typo such as ``max_threads="5"`` fails loudly instead of being guessed at.
+
+Every error names the variable, flag or keyword, and the value (passwords masked), because a message
+in a deployment log is often all an operator has.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import logging
+import math
+import os
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal, TypeAlias, cast
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from goodjob.core.errors import ConfigurationError, QueueStringError
+
+__all__ = [
+    "ENV_VARS",
+    "EXECUTION_MODES",
+    "Config",
+    "ExecutionMode",
+    "configure",
+    "current_config",
+    "load_config",
+    "mask_database_url",
+    "reset_configuration",
+]
+
+ExecutionMode: TypeAlias = Literal["inline", "external", "async", "async_server"]
+EXECUTION_MODES: tuple[ExecutionMode, ...] = ("inline", "external", "async", "async_server")
+PreserveJobRecords: TypeAlias = bool | Literal["on_unhandled_error"]
+
+
+def _goodjob_logger() -> logging.Logger:
+    return logging.getLogger("goodjob")
+
+
+@dataclass(frozen=True, repr=False)
+class Config:
+    """The effective settings of one goodjob process. Build it with :func:`load_config`.
+
+    Constructing it directly (or with :func:`dataclasses.replace`) validates every field too, so no
+    code path can hold an invalid configuration.
+    """
+
+    database_url: str | None = None
+    execution_mode: ExecutionMode = "external"
+    max_threads: int = 5
+    queues: str = "*"
+    poll_interval: float = 1.0
+    max_cache: int = 10000
+    shutdown_timeout: float = -1
+    preserve_job_records: PreserveJobRecords = False
+    retry_on_unhandled_error: bool = True
+    on_thread_error: Callable[[BaseException], object] | None = None
+    logger: logging.Logger = field(default_factory=_goodjob_logger)
+    idle_timeout: float | None = None
+    probe_port: int | None = None
+    pidfile: str = "tmp/pids/goodjob.pid"
+    daemonize: bool = False
+    cleanup_preserved_jobs_before_seconds_ago: float = 86400
+    cleanup_interval_jobs: int | None = 1000
+    cleanup_interval_seconds: float | None = 600
+    enable_cron: bool = False
+    cron: str | None = None
+    embedded: bool = True
+    embedded_data_dir: str = ".goodjob/pgdata"
+    database_pool_size: int = 10
+    dashboard_username: str | None = None
+    dashboard_password: str | None = None
+
+    def __post_init__(self) -> None:
+        for name, kind in _OPTIONS.items():
+            value = getattr(self, name)
+            label = f"{name}={kind.show(value)}"
+            try:
+                checked = kind.check(value)
+            except _Invalid as invalid:
+                raise ConfigurationError(invalid.message(label, kind.expected)) from None
+            if checked is not value:
+                object.__setattr__(self, name, checked)
+        _check_queues(self.queues, self.max_threads, f"queues={self.queues!r}")
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={kind.show(getattr(self, name))}" for name, kind in _OPTIONS.items())
+        return f"Config({shown})"
+
+    @property
+    def polling_enabled(self) -> bool:
+        """Whether to poll at all (``poll_interval=-1`` relies on LISTEN/NOTIFY alone)."""
+        return self.poll_interval > 0
+
+    def describe_database(self) -> str:
+        """Which database this config points at, safe for logs (the password is masked)."""
+        if self.database_url is not None:
+            return mask_database_url(self.database_url)
+        if self.embedded:
+            return f"embedded Postgres at {self.embedded_data_dir}"
+        return "no database configured (set GOOD_JOB_DATABASE_URL or DATABASE_URL)"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        """Defaults overridden by the environment only (no code or CLI overrides)."""
+        return load_config(environ=environ)
+
+
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Config))
+
+#: Field name -> environment variable, for documentation and the CLI's help text. ``database_url``
+#: additionally falls back to ``DATABASE_URL``.
+ENV_VARS: Mapping[str, str] = MappingProxyType({name: f"GOOD_JOB_{name.upper()}" for name in _FIELD_NAMES})
+
+_FALLBACK_ENV = {"database_url": "DATABASE_URL"}
+_WATCHED_ENV = (*ENV_VARS.values(), *_FALLBACK_ENV.values(), "GOOD_JOB_ENV")
+
+
+def load_config(
+    *,
+    code: Mapping[str, object] | None = None,
+    cli: Mapping[str, object] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Merge CLI flags > code > environment > defaults into a validated :class:`Config`.
+
+    In ``cli`` a value of ``None`` means the flag was not given. Empty environment variables count
+    as unset, because ``FOO=`` in a compose file usually means "no opinion".
+    """
+    env = os.environ if environ is None else environ
+    code = dict(code or {})
+    cli = dict(cli or {})
+    _reject_unknown(code, "passed to goodjob.configure")
+    _reject_unknown(cli, "given on the command line")
+
+    values: dict[str, object] = {}
+    labels: dict[str, str] = {}
+    for name, kind in _OPTIONS.items():
+        raw: object
+        if cli.get(name) is not None:
+            raw, coerce = cli[name], True
+            label = f"--{name.replace('_', '-')}={kind.show(raw)}"
+        elif name in code:
+            raw, coerce = code[name], False  # code keeps its types: "5" for an int is a bug, not a hint
+            label = f"{name}={kind.show(raw)} (from goodjob.configure)"
+        elif found := _from_env(name, env):
+            (var, raw), coerce = found, True
+            label = f"{var}={kind.show(raw)}"
+        else:
+            continue
+        try:
+            values[name] = kind.parse(raw) if coerce and isinstance(raw, str) else kind.check(raw)
+        except _Invalid as invalid:
+            raise ConfigurationError(invalid.message(label, kind.expected)) from None
+        labels[name] = label
+
+    if "embedded" not in values and env.get("GOOD_JOB_ENV", "").strip().lower() == "production":
+        values["embedded"] = False
+    _check_queues(
+        cast(str, values.get("queues", Config.queues)),
+        cast(int, values.get("max_threads", Config.max_threads)),
+        labels.get("queues", f"queues={Config.queues!r} (default)"),
+    )
+    return Config(**cast(dict[str, Any], values))
+
+
+_lock = threading.Lock()
+_code_options: dict[str, object] = {}
+_generation = 0
+_cached: tuple[tuple[object, ...], Config] | None = None
+
+
+def configure(**options: object) -> Config:
+    """Set code-level options (merged with earlier calls) and return the effective config.
+
+    The new options are validated before they are stored, so a failed call changes nothing.
+    """
+    global _code_options, _generation
+    with _lock:
+        merged = {**_code_options, **options}
+        config = load_config(code=merged)
+        _code_options = merged
+        _generation += 1
+        return config
+
+
+def current_config() -> Config:
+    """The effective config: stored ``configure()`` options over the current ``os.environ``.
+
+    Cached, but the cache key includes every environment variable goodjob reads, so a changed
+    variable (a test's monkeypatch, say) is seen on the next call without any explicit reset.
+    """
+    global _cached
+    with _lock:
+        key = (_generation, *(os.environ.get(var) for var in _WATCHED_ENV))
+        if _cached is None or _cached[0] != key:
+            _cached = (key, load_config(code=_code_options))
+        return _cached[1]
+
+
+def reset_configuration() -> None:
+    """Forget every ``configure()`` override (tests call this between cases)."""
+    global _code_options, _generation, _cached
+    with _lock:
+        _code_options = {}
+        _generation += 1
+        _cached = None
+
+
+def _from_env(name: str, env: Mapping[str, str]) -> tuple[str, str] | None:
+    for var in (ENV_VARS[name], _FALLBACK_ENV.get(name)):
+        if var is not None and env.get(var, "").strip():
+            return var, env[var]
+    return None
+
+
+def _reject_unknown(options: Mapping[str, object], where: str) -> None:
+    for key in options:
+        if key not in ENV_VARS:
+            close = difflib.get_close_matches(str(key), _FIELD_NAMES, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else "."
+            raise ConfigurationError(
+                f"unknown option {key!r} {where}{hint} Valid options: {', '.join(_FIELD_NAMES)}"
+            )
+
+
+def _check_queues(queues: str, max_threads: int, label: str) -> None:
+    """Validate the queue string now, so a typo fails at startup rather than starving a queue."""
+    try:
+        from goodjob.core.queues import parse_queues
+    except ModuleNotFoundError as missing:  # pragma: no cover - only while the module is being written
+        if missing.name != "goodjob.core.queues":
+            raise
+        return
+    try:
+        parse_queues(queues, max_threads)
+    except QueueStringError as err:
+        raise QueueStringError(f"{label} is not a valid queue string: {err}") from None
+
+
+def mask_database_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (in the user info or a ``password=`` parameter)."""
+    if "://" not in url:  # libpq keyword form, or not a URL at all
+        return re.sub(r"(password\s*=\s*)\S+", r"\1***", url, flags=re.IGNORECASE)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    netloc = parts.netloc
+    userinfo, at, hostinfo = netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if at and colon and password:
+        netloc = f"{user}:***@{hostinfo}"
+    query = parts.query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(key == "password" for key, _ in pairs):
+        query = urlencode([(k, "***" if k == "password" else v) for k, v in pairs], safe="/*")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+# --- option kinds: how each field is parsed from text and checked as a typed value ---------------
+
+
+class _Invalid(Exception):
+    """A value was rejected; ``hint`` adds the option's expected shape to the message."""
+
+    def __init__(self, problem: str, *, hint: bool = False) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.hint = hint
+
+    def message(self, label: str, expected: str) -> str:
+        return f"{label} {self.problem}" + (f"; expected {expected}" if self.hint else "")
+
+
+def _type_error(value: object, wanted: str) -> _Invalid:
+    return _Invalid(f"must be {wanted}, not {type(value).__name__}")
+
+
+_TRUE = frozenset({"true", "1", "yes", "on", "y", "t"})
+_FALSE = frozenset({"false", "0", "no", "off", "n", "f"})
+_OFF = frozenset({"off", "none", "false", "-1", "disabled"})
+
+
+class _Kind:
+    expected = "a value"
+
+    def parse(self, text: str) -> object:
+        """Coerce a string from the environment or the command line."""
+        return self.check(text)
+
+    def check(self, value: object) -> object:
+        """Validate (and normalize) a value that already has a Python type."""
+        raise NotImplementedError
+
+    def show(self, value: object) -> str:
+        return repr(value)
+
+
+class _Number(_Kind):
+    def __init__(
+        self,
+        expected: str,
+        bound: str,
+        *,
+        integer: bool,
+        ok: Callable[[float], bool],
+        nullable: bool = False,
+        off: bool = False,
+    ) -> None:
+        self.expected, self.bound, self.integer, self.ok = expected, bound, integer, ok
+        self.nullable, self.off = nullable, off
+
+    def parse(self, text: str) -> object:
+        stripped = text.strip()
+        if self.off and stripped.lower() in _OFF:
+            return None
+        try:
+            number: float = int(stripped) if self.integer else float(stripped)
+        except ValueError:
+            raise _Invalid(f"is not a valid {'integer' if self.integer else 'number'}", hint=True) from None
+        return self.check(number)
+
+    def check(self, value: object) -> object:
+        if value is None and (self.nullable or self.off):
+            return None
+        wanted = (int,) if self.integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, wanted):
+            raise _type_error(value, "an int" if self.integer else "a number")
+        if self.off and value == -1:
+            return None
+        if not math.isfinite(value):
+            raise _Invalid("must be a finite number", hint=True)
+        if not self.ok(value):
+            raise _Invalid(f"must be {self.bound}")
+        return value if self.integer else float(value)
+
+
+class _Bool(_Kind):
+    expected = "true or false (also 1/0, yes/no, on/off)"
+
+    def parse(self, text: str) -> object:
+        word = text.strip().lower()
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+        raise _Invalid("is not a valid boolean", hint=True)
+
+    def check(self, value: object) -> object:
+        if not isinstance(value, bool):
+            raise _type_error(value, "a bool")
+        return value
+
+
+class _ExecutionMode(_Kind):
+    expected = "one of " + ", ".join(EXECUTION_MODES)
+
+    def check(self, value: object) -> object:
+        if not isinstance(value, str):
+            raise _type_error(value, "a str")
+        mode = value.strip().lower().removeprefix(":")  # Rails users write :async
+        if mode not in EXECUTION_MODES:
+            raise _Invalid("is not a valid execution mode", hint=True)
+        return mode
+
+
+class _Text(_Kind):
+    def __init__(self, *, nullable: bool = False, path: bool = False, secret: bool = False) -> None:
+        self.nullable, self.path, self.secret = nullable, path, secret
+        self.expected = "a file system path" if path else "a string"
+
+    def check(self, value: object) -> object:
+        if value is None and self.nullable:
+            return None
+        if self.path and isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if not isinstance(value, str):
+            raise _type_error(value, "a str")
+        if self.path and not value.strip():
+            raise _Invalid("must not be empty", hint=True)
+        return value
+
+    def show(self, value: object) -> str:
+        return "'***'" if self.secret and value is not None else repr(value)
+
+
+class _PreserveRecords(_Kind):
+    expected = "true, false or on_unhandled_error"
+
+    def parse(self, text: str) -> object:
+        word = text.strip().lower().removeprefix(":")
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+        return self.check(word)
+
+    def check(self, value: object) -> object:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower().removeprefix(":") == "on_unhandled_error":
+            return "on_unhandled_error"
+        raise _Invalid("is not a valid value", hint=True)
+
+
+class _Callback(_Kind):
+    expected = "an import path like 'package.module:function'"
+
+    def parse(self, text: str) -> object:
+        path = text.strip()
+        module_name, colon, attribute = path.partition(":")
+        if not colon:
+            module_name, _, attribute = path.rpartition(".")
+        if not module_name or not attribute:
+            raise _Invalid("is not an import path", hint=True)
+        try:
+            target: object = importlib.import_module(module_name)
+            for part in attribute.split("."):
+                target = getattr(target, part)
+        except Exception as err:
+            raise _Invalid(f"cannot be imported ({type(err).__name__}: {err})", hint=True) from None
+        return self.check(target)
+
+    def check(self, value: object) -> object:
+        if value is not None and not callable(value):
+            raise _Invalid(f"must be callable, not {type(value).__name__}")
+        return value
+
+
+class _Logger(_Kind):
+    expected = "a logger name"
+
+    def parse(self, text: str) -> object:
+        return logging.getLogger(text.strip())
+
+    def check(self, value: object) -> object:
+        if not isinstance(value, logging.Logger):
+            raise _type_error(value, "a logging.Logger")
+        return value
+
+    def show(self, value: object) -> str:
+        return f"<logger {value.name!r}>" if isinstance(value, logging.Logger) else repr(value)
+
+
+class _DatabaseUrl(_Kind):
+    expected = (
+        "a URL like postgresql://user:password@host:5432/dbname"
+        " (or postgresql://user@/dbname?host=/socket/dir)"
+    )
+
+    def check(self, value: object) -> object:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise _type_error(value, "a str")
+        url = value.strip()
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            raise _Invalid("is not a valid URL", hint=True) from None
+        scheme, _, _driver = parts.scheme.lower().partition("+")
+        if scheme not in ("postgres", "postgresql") or not url[len(parts.scheme) :].startswith("://"):
+            raise _Invalid("is not a postgres:// or postgresql:// URL", hint=True)
+        for host in parts.netloc.rpartition("@")[2].split(","):
+            port = host.rpartition("]")[2] if host.startswith("[") else host
+            port = port.rpartition(":")[2] if ":" in port else ""
+            if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+                raise _Invalid(f"has an invalid port {port!r}", hint=True)
+        # SQLAlchemy-style "postgresql+asyncpg://" names the same database; asyncpg wants it plain.
+        return "postgresql" + url[len(parts.scheme) :] if _driver else url
+
+    def show(self, value: object) -> str:
+        return repr(mask_database_url(value)) if isinstance(value, str) else repr(value)
+
+
+def _seconds(bound: str, ok: Callable[[float], bool], **kw: bool) -> _Number:
+    return _Number(f"a number of seconds {bound}", bound, integer=False, ok=ok, **kw)
+
+
+def _count(minimum: int, **kw: bool) -> _Number:
+    return _Number(
+        f"a whole number >= {minimum}", f">= {minimum}", integer=True, ok=lambda n: n >= minimum, **kw
+    )
+
+
+_OPTIONS: Mapping[str, _Kind] = MappingProxyType(
+    {
+        "database_url": _DatabaseUrl(),
+        "execution_mode": _ExecutionMode(),
+        "max_threads": _count(1),
+        "queues": _Text(),
+        "poll_interval": _seconds("> 0, or -1 to disable polling", lambda n: n > 0 or n == -1),
+        "max_cache": _count(0),
+        "shutdown_timeout": _seconds(">= 0, or -1 to wait forever", lambda n: n >= 0 or n == -1),
+        "preserve_job_records": _PreserveRecords(),
+        "retry_on_unhandled_error": _Bool(),
+        "on_thread_error": _Callback(),
+        "logger": _Logger(),
+        "idle_timeout": _seconds("> 0", lambda n: n > 0, nullable=True),
+        "probe_port": _Number(
+            "a port number between 1 and 65535",
+            "between 1 and 65535",
+            integer=True,
+            ok=lambda n: 1 <= n <= 65535,
+            nullable=True,
+        ),
+        "pidfile": _Text(path=True),
+        "daemonize": _Bool(),
+        "cleanup_preserved_jobs_before_seconds_ago": _seconds(">= 0", lambda n: n >= 0),
+        "cleanup_interval_jobs": _Number(
+            "a whole number >= 1, or 'off' (or -1) to disable",
+            ">= 1, or -1 to disable",
+            integer=True,
+            ok=lambda n: n >= 1,
+            off=True,
+        ),
+        "cleanup_interval_seconds": _seconds("> 0, or 'off' (or -1) to disable", lambda n: n > 0, off=True),
+        "enable_cron": _Bool(),
+        "cron": _Text(nullable=True),
+        "embedded": _Bool(),
+        "embedded_data_dir": _Text(path=True),
+        "database_pool_size": _count(1),
+        "dashboard_username": _Text(nullable=True),
+        "dashboard_password": _Text(nullable=True, secret=True),
+    }
+)
+assert tuple(_OPTIONS) == _FIELD_NAMES, "Config fields and _OPTIONS must list the same names in order"

@@ -1,0 +1,103 @@
+"""Turn job requests into rows: validate and serialize first, then one statement per call.
+
+Serialization happens before any database work so that a bad argument raises in the caller and
+leaves nothing behind. NOTIFY is part of the same statement, so a job enqueued inside the caller's
+transaction wakes workers only if (and when) that transaction commits.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from goodjob.core import store
+from goodjob.core.db import Executor
+from goodjob.core.serialize import dump_arguments
+from goodjob.core.types import Enqueued
+
+LABEL_SEPARATOR = "\x1f"  # joins labels into one text[] element for the bulk insert's unnest
+
+
+@dataclass(slots=True)
+class JobRequest:
+    """A job about to be written: what ``perform_later`` and ``perform_all_later`` build."""
+
+    job_class: str
+    args: Sequence[Any] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    queue_name: str = "default"
+    priority: int = 0
+    scheduled_at: datetime | None = None  # None: now
+    concurrency_key: str | None = None
+    labels: Sequence[str] = ()
+    batch_id: UUID | None = None
+    cron_key: str | None = None
+    cron_at: datetime | None = None
+    meta: Mapping[str, Any] | None = None  # per-enqueue options kept with the row (timeout, trace)
+    id: UUID = field(default_factory=uuid.uuid4)
+
+    def params_json(self) -> str:
+        data = dump_arguments(self.args, self.kwargs)
+        if self.meta:
+            data["meta"] = dict(self.meta)
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def insert(ex: Executor, req: JobRequest, params: str, now: datetime) -> Enqueued:
+    """Insert one job (row + NOTIFY in one statement). ``params`` comes from ``req.params_json()``."""
+    scheduled_at = req.scheduled_at or now
+    inserted = await store.insert_job(
+        ex,
+        id=req.id,
+        queue_name=req.queue_name,
+        priority=req.priority,
+        job_class=req.job_class,
+        params=params,
+        scheduled_at=scheduled_at,
+        concurrency_key=req.concurrency_key,
+        labels=list(req.labels) or None,
+        batch_id=req.batch_id,
+        cron_key=req.cron_key,
+        cron_at=req.cron_at,
+        now=now,
+    )
+    return Enqueued(
+        req.id, req.queue_name, req.priority, scheduled_at, inserted, None if inserted else "duplicate"
+    )
+
+
+def bulk_columns(reqs: Sequence[JobRequest], params: Sequence[str], now: datetime) -> tuple[list[Any], ...]:
+    """Column arrays for the bulk insert's ``unnest``: one array per column, one element per job."""
+    return (
+        [r.id for r in reqs],
+        [r.queue_name for r in reqs],
+        [r.priority for r in reqs],
+        [r.job_class for r in reqs],
+        list(params),
+        [r.scheduled_at or now for r in reqs],
+        [r.concurrency_key for r in reqs],
+        [LABEL_SEPARATOR.join(r.labels) for r in reqs],
+        [r.batch_id for r in reqs],
+    )
+
+
+async def insert_many(
+    ex: Executor, reqs: Sequence[JobRequest], params: Sequence[str], now: datetime
+) -> list[Enqueued]:
+    """Insert many jobs in one statement with one NOTIFY per queue."""
+    if not reqs:
+        return []
+    for r in reqs:
+        if LABEL_SEPARATOR in "".join(r.labels):
+            raise ValueError(f"label contains the reserved character \\x1f: {list(r.labels)!r}")
+    await store.insert_jobs(ex, bulk_columns(reqs, params, now), now)
+    return [Enqueued(r.id, r.queue_name, r.priority, r.scheduled_at or now) for r in reqs]

@@ -1,0 +1,165 @@
+"""Perform one claimed job and describe what happened as an :class:`Outcome`.
+
+No database access happens here: the scheduler claims, the executor performs, the recorder writes.
+``async def`` jobs run on the worker's event loop; plain ``def`` jobs run in the pool's threads so a
+blocking job never stalls the loop that claims and records for everyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import json
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from goodjob.core import policy, registry
+from goodjob.core.errors import JobTimeoutError
+from goodjob.core.serialize import exception_info, load_arguments
+from goodjob.core.types import ClaimedJob, Outcome, OutcomeKind
+
+log = logging.getLogger("goodjob")
+
+
+class JobExecutor:
+    """Runs jobs for one pool: its thread pool is sized to the pool's capacity."""
+
+    def __init__(
+        self,
+        *,
+        max_threads: int,
+        retry_on_unhandled_error: bool = True,
+        on_thread_error: Callable[[BaseException], object] | None = None,
+        shutting_down: Callable[[], bool] = lambda: False,
+        thread_name: str = "goodjob",
+    ) -> None:
+        self.retry_on_unhandled_error = retry_on_unhandled_error
+        self.on_thread_error = on_thread_error
+        self.shutting_down = shutting_down
+        self.threads = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix=thread_name)
+        # Thread jobs that outlived their timeout keep their thread (Python cannot kill it); the
+        # scheduler counts them as busy slots until they really end.
+        self.stuck: dict[concurrent.futures.Future[Any], Any] = {}
+
+    async def perform(self, job: ClaimedJob) -> Outcome:
+        started_at = datetime.now(UTC)
+        t0 = time.perf_counter()
+        cls: type[Any] | None = None
+        instance: Any = None
+        try:
+            cls = registry.resolve(job.job_class)
+            data = json.loads(job.params)
+            args, kwargs = load_arguments(data)
+            meta = data.get("meta") or {}
+            instance = cls._goodjob_instance(job, args, kwargs, meta, self.shutting_down)
+            await self._run(instance, instance.timeout)
+        except asyncio.CancelledError as exc:
+            # Shutdown cancelled the task: always an interruption, whatever the settings.
+            return self._outcome(job, OutcomeKind.INTERRUPTED, started_at, t0, exc, retry_in=0.0)
+        except (KeyboardInterrupt, SystemExit) as exc:
+            return self._outcome(job, OutcomeKind.INTERRUPTED, started_at, t0, exc, retry_in=0.0)
+        except Exception as exc:
+            return await self._failure(cls, instance, job, exc, started_at, t0)
+        return self._outcome(job, OutcomeKind.SUCCEEDED, started_at, t0)
+
+    async def _run(self, instance: Any, timeout: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        threads: list[concurrent.futures.Future[Any]] = []
+
+        def run_in_thread(fn: Callable[[], Any]) -> asyncio.Future[Any]:
+            future = self.threads.submit(fn)
+            threads.append(future)
+            return asyncio.wrap_future(future, loop=loop)
+
+        if not timeout:
+            try:
+                await instance._goodjob_perform(run_in_thread)
+            finally:
+                self._track_stuck(instance.job_id, threads)
+            return
+        try:
+            async with asyncio.timeout(timeout) as scope:
+                await instance._goodjob_perform(run_in_thread)
+        except TimeoutError as exc:
+            if not scope.expired():
+                raise
+            stuck = self._track_stuck(instance.job_id, threads)
+            note = "; its thread cannot be stopped and keeps its slot until it returns" if stuck else ""
+            raise JobTimeoutError(
+                f"{instance.job_name} {instance.job_id} ran past its timeout of {timeout:g}s{note}"
+            ) from exc
+
+    def _track_stuck(self, job_id: Any, threads: list[concurrent.futures.Future[Any]]) -> bool:
+        """Remember thread work that outlives its job (timeout, shutdown) until it really ends."""
+        alive = [f for f in threads if not f.done()]
+        for future in alive:
+            self.stuck[future] = job_id
+            future.add_done_callback(lambda f: self.stuck.pop(f, None))
+        return bool(alive)
+
+    async def _failure(
+        self,
+        cls: type[Any] | None,
+        instance: Any,
+        job: ClaimedJob,
+        exc: Exception,
+        started_at: datetime,
+        t0: float,
+    ) -> Outcome:
+        decision = policy.decide(cls, exc, job.executions_count)
+        if decision.handler is not None and instance is not None:
+            try:
+                result = decision.handler(instance, exc)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as handler_exc:
+                handler_exc.__context__ = exc
+                exc, decision = handler_exc, policy.UNHANDLED
+        if decision.unhandled:
+            self._report(exc)
+            if self.retry_on_unhandled_error:
+                wait = policy.unhandled_retry_wait(job.executions_count)
+                return self._outcome(job, OutcomeKind.RETRIED, started_at, t0, exc, wait, unhandled=True)
+            return self._outcome(job, OutcomeKind.DISCARDED, started_at, t0, exc, unhandled=True)
+        return self._outcome(job, decision.kind, started_at, t0, exc, decision.wait)
+
+    def _report(self, exc: BaseException) -> None:
+        if self.on_thread_error is None:
+            return
+        try:
+            self.on_thread_error(exc)
+        except Exception:
+            log.exception("goodjob: on_thread_error raised")
+
+    @staticmethod
+    def _outcome(
+        job: ClaimedJob,
+        kind: OutcomeKind,
+        started_at: datetime,
+        t0: float,
+        exc: BaseException | None = None,
+        retry_in: float | None = None,
+        *,
+        unhandled: bool = False,
+    ) -> Outcome:
+        duration = (time.perf_counter() - t0) * 1000.0
+        finished_at = started_at + timedelta(milliseconds=duration)
+        error_class = error = backtrace = None
+        if exc is not None:
+            error_class, error, backtrace = exception_info(exc)
+            if not error and kind is OutcomeKind.INTERRUPTED:
+                error = "interrupted by worker shutdown"
+        retry_at = finished_at + timedelta(seconds=retry_in) if retry_in is not None else None
+        return Outcome(
+            job, kind, started_at, finished_at, duration, error_class, error, backtrace,
+            retry_at, unhandled, exc,
+        )
+
+    def close(self, wait: bool = False) -> None:
+        self.threads.shutdown(wait=wait, cancel_futures=True)
+

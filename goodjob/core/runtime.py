@@ -1,0 +1,226 @@
+"""The composition root (GoodJob's Capsule): configuration, databases, inline execution, workers.
+
+One Runtime per process. It opens one asyncpg pool per event loop on first use (pools cannot be
+shared across loops), runs the sync API on a private loop thread, and owns the worker pools when a
+worker or an async execution mode is running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import logging
+import threading
+import uuid
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+from uuid import UUID
+
+from goodjob.core import config as config_module
+from goodjob.core import store
+from goodjob.core.config import Config
+from goodjob.core.db import Database, Executor
+from goodjob.core.embedded import resolve_database_url
+from goodjob.core.enqueue import JobRequest, insert, insert_many, utcnow
+from goodjob.core.executor import JobExecutor
+from goodjob.core.recorder import Recorder
+from goodjob.core.types import ClaimedJob, Enqueued, OutcomeKind
+
+log = logging.getLogger("goodjob")
+T = TypeVar("T")
+
+
+class SyncBridge:
+    """A private event loop on a daemon thread, so that sync code can call the async core.
+
+    It works from a plain script, a WSGI worker thread, or a thread beside a running event loop,
+    because the caller's thread never runs the coroutine itself.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _ensure(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or not self._thread or not self._thread.is_alive():
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(ready.set)
+                    loop.run_forever()
+
+                self._thread = threading.Thread(target=run, name="goodjob-sync", daemon=True)
+                self._thread.start()
+                ready.wait()
+                self._loop = loop
+            return self._loop
+
+    def run(self, factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        loop = self._ensure()
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("goodjob's sync API cannot be called from inside an async job; await it")
+        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(factory(), loop)
+        return future.result()
+
+    def stop(self, cleanup: Callable[[], Coroutine[Any, Any, None]] | None = None) -> None:
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is None or thread is None or not thread.is_alive():
+            return
+        if cleanup is not None:
+            try:
+                asyncio.run_coroutine_threadsafe(cleanup(), loop).result(timeout=10)
+            except Exception:  # pragma: no cover - best effort at exit
+                log.debug("goodjob: sync bridge cleanup failed", exc_info=True)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+
+
+class Runtime:
+    def __init__(self) -> None:
+        self.process_id: UUID = uuid.uuid4()  # used for inline claims
+        self._databases: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Database] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._url: str | None = None
+        self._url_lock = threading.Lock()
+        self.bridge = SyncBridge()
+        self._inline_executor: JobExecutor | None = None
+
+    @property
+    def config(self) -> Config:
+        return config_module.current_config()
+
+    # --- databases --------------------------------------------------------------------------
+
+    def database_url(self) -> str:
+        with self._url_lock:
+            if self._url is None:
+                self._url = resolve_database_url(self.config)
+            return self._url
+
+    async def database(self) -> Database:
+        """The pool for the running loop, opened on first use."""
+        loop = asyncio.get_running_loop()
+        db = self._databases.get(loop)
+        if db is None or db.closed:
+            url = self._url or await asyncio.to_thread(self.database_url)
+            db = await Database.open(url, max_size=self.config.database_pool_size)
+            existing = self._databases.get(loop)
+            if existing is not None and not existing.closed:
+                await db.close()
+                return existing
+            self._databases[loop] = db
+        return db
+
+    async def close_database(self) -> None:
+        """Close the pool of the running loop (tests, ASGI shutdown)."""
+        db = self._databases.pop(asyncio.get_running_loop(), None)
+        if db is not None:
+            await db.close()
+
+    def reset(self) -> None:
+        """Forget the resolved URL and every pool (after configure() changed the database)."""
+        self.bridge.stop(self.close_database)
+        with self._url_lock:
+            self._url = None
+        self._databases = weakref.WeakKeyDictionary()
+        if self._inline_executor is not None:
+            self._inline_executor.close()
+            self._inline_executor = None
+
+    def run_sync(self, factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        return self.bridge.run(factory)
+
+    # --- enqueue ----------------------------------------------------------------------------
+
+    async def enqueue(self, req: JobRequest, connection: Executor | None = None) -> Enqueued:
+        params = req.params_json()  # raises SerializationError before anything is written
+        now = utcnow()
+        ex = connection if connection is not None else (await self.database()).pool
+        result = await insert(ex, req, params, now)
+        if result and self.config.execution_mode == "inline" and result.scheduled_at <= now:
+            await self.perform_inline_job(req.id, connection)
+        return result
+
+    async def enqueue_many(
+        self, reqs: list[JobRequest], connection: Executor | None = None
+    ) -> list[Enqueued]:
+        params = [r.params_json() for r in reqs]
+        now = utcnow()
+        ex = connection if connection is not None else (await self.database()).pool
+        results = await insert_many(ex, reqs, params, now)
+        if self.config.execution_mode == "inline":
+            for r in results:
+                if r.scheduled_at <= now:
+                    await self.perform_inline_job(r.id, connection)
+        return results
+
+    # --- inline execution -------------------------------------------------------------------
+
+    def _executor(self) -> JobExecutor:
+        if self._inline_executor is None:
+            cfg = self.config
+            self._inline_executor = JobExecutor(
+                max_threads=cfg.max_threads,
+                retry_on_unhandled_error=cfg.retry_on_unhandled_error,
+                on_thread_error=cfg.on_thread_error,
+                thread_name="goodjob-inline",
+            )
+        return self._inline_executor
+
+    async def perform_inline_job(self, job_id: UUID, connection: Executor | None = None) -> bool:
+        """Claim and perform one job in the caller; an unhandled error propagates to the caller."""
+        ex = connection if connection is not None else (await self.database()).pool
+        row = await store.claim_job(ex, job_id, utcnow(), self.process_id)
+        if row is None:
+            return False
+        outcome = await self._executor().perform(ClaimedJob.from_record(row))
+        recorder = Recorder(self.database, self.process_id, self.config.preserve_job_records)
+        await recorder.record([outcome], connection)
+        if outcome.unhandled and outcome.exception is not None:
+            raise outcome.exception
+        if outcome.kind is OutcomeKind.INTERRUPTED and outcome.exception is not None:
+            raise outcome.exception
+        return True
+
+    async def perform_inline(self, limit: int | None = None) -> int:
+        """Perform the jobs that are due now (inline mode's helper for scheduled jobs)."""
+        done = 0
+        db = await self.database()
+        while limit is None or done < limit:
+            ids = await store.due_job_ids(db.pool, utcnow(), 100)
+            if not ids:
+                break
+            for job_id in ids:
+                if await self.perform_inline_job(job_id):
+                    done += 1
+                if limit is not None and done >= limit:
+                    break
+        return done
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = Runtime()
+            atexit.register(_runtime.bridge.stop)
+        return _runtime
+
+
+async def maybe_await(value: Awaitable[T] | T) -> T:
+    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+        return await value  # type: ignore[no-any-return]
+    return value  # type: ignore[return-value]

@@ -1,0 +1,186 @@
+"""One scheduler per pool: claim as many due jobs as there are free slots, run them, hand results on.
+
+Wake-ups (NOTIFY, the poller, the scheduled-time cache, a finished job) only mark the pool
+"dirty" and set an event; the loop then claims for *all* free slots in one statement. Under load,
+several completions coalesce into one claim, which is what lets one process drain thousands of jobs
+per second on a handful of commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from goodjob.core import store
+from goodjob.core.db import Database, is_connection_error
+from goodjob.core.executor import JobExecutor
+from goodjob.core.queues import PoolSpec
+from goodjob.core.recorder import Recorder
+from goodjob.core.types import ClaimedJob, Outcome
+
+log = logging.getLogger("goodjob")
+
+
+class Scheduler:
+    def __init__(
+        self,
+        spec: PoolSpec,
+        *,
+        database: Callable[[], Awaitable[Database]],
+        process_id: UUID,
+        executor: JobExecutor,
+        recorder: Recorder,
+        on_start: Callable[[ClaimedJob], None] | None = None,
+        on_finish: Callable[[Outcome], None] | None = None,
+        paused: Callable[[], list[str]] = list,
+    ) -> None:
+        self.spec = spec
+        self.capacity = spec.max_threads
+        self._database = database
+        self.process_id = process_id
+        self.executor = executor
+        self.recorder = recorder
+        self._on_start = on_start
+        self._on_finish = on_finish
+        self._paused = paused
+        self._event = asyncio.Event()
+        self._dirty = True  # look for work at start
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self.running: dict[asyncio.Task[None], ClaimedJob] = {}
+        self.performed = 0
+        self.last_active = asyncio.get_running_loop().time()
+
+    # --- capacity and wake-ups -------------------------------------------------------------
+
+    @property
+    def free_slots(self) -> int:
+        """Slots not taken by a running job or by a thread that outlived its job (timeout)."""
+        return self.capacity - len(self.running) - len(self.executor.stuck)
+
+    @property
+    def idle(self) -> bool:
+        return not self.running
+
+    def wake(self) -> None:
+        """There may be work: claim when a slot is (or becomes) free."""
+        self._dirty = True
+        if not self._stopping:
+            self._event.set()
+
+    def start(self) -> None:
+        self._loop_task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"goodjob-scheduler[{self.spec.describe()}]"
+        )
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        self._event.set()
+        delay = 0.1
+        while not self._stopping:
+            await self._event.wait()
+            self._event.clear()
+            while self._dirty and not self._stopping and self.free_slots > 0:
+                self._dirty = False
+                wanted = self.free_slots
+                try:
+                    rows = await self._claim(wanted)
+                    delay = 0.1
+                except Exception as exc:
+                    self._dirty = True
+                    if not is_connection_error(exc):
+                        log.exception("goodjob: claiming jobs for pool %s failed", self.spec.describe())
+                    else:
+                        log.warning("goodjob: claiming failed (%s); retrying in %.1fs", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                if self._stopping:
+                    # Claimed while shutdown began: give the rows back untouched.
+                    await self._release([ClaimedJob.from_record(r) for r in rows])
+                    return
+                jobs = sorted((ClaimedJob.from_record(r) for r in rows), key=_claim_order)
+                for job in jobs:
+                    self._launch(job)
+                if len(rows) == wanted:
+                    self._dirty = True  # probably more waiting
+
+    async def _claim(self, limit: int) -> list[Any]:
+        db = await self._database()
+        now = datetime.now(UTC)
+        spec = self.spec
+        paused = self._paused()
+        if spec.kind == "all":
+            return await store.claim_all(db.pool, limit, now, self.process_id, paused)
+        if spec.kind == "include":
+            queues = [q for q in spec.queues if q not in paused] if paused else list(spec.queues)
+            ordered = spec.ordered
+        else:
+            waiting = await store.waiting_queue_names(db.pool)
+            skip = set(spec.queues).union(paused)
+            queues, ordered = [q for q in waiting if q not in skip], False
+        if not queues:
+            return []
+        return await store.claim_queues(db.pool, limit, now, self.process_id, queues, ordered)
+
+    def _launch(self, job: ClaimedJob) -> None:
+        task = asyncio.get_running_loop().create_task(self._perform(job), name=f"goodjob-job[{job.id}]")
+        self.running[task] = job
+        task.add_done_callback(self._done)
+
+    async def _perform(self, job: ClaimedJob) -> None:
+        if self._on_start is not None:
+            self._on_start(job)
+        outcome = await self.executor.perform(job)
+        self.recorder.add(outcome)
+        self.performed += 1
+        if self._on_finish is not None:
+            self._on_finish(outcome)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.running.pop(task, None)
+        self.last_active = asyncio.get_running_loop().time()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("goodjob: job task failed", exc_info=task.exception())
+        if self._dirty and not self._stopping:
+            self._event.set()
+
+    async def _release(self, jobs: list[ClaimedJob]) -> None:
+        if not jobs:
+            return
+        db = await self._database()
+        await store.release_own_jobs(db.pool, [j.id for j in jobs], self.process_id, datetime.now(UTC))
+
+    # --- shutdown ------------------------------------------------------------------------------
+
+    def stop_claiming(self) -> None:
+        self._stopping = True
+        self._event.set()
+
+    async def wait_stopped(self) -> None:
+        if self._loop_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+
+    async def drain(self, timeout: float | None) -> list[ClaimedJob]:
+        """Wait for running jobs (None: forever); then cancel what is left and return those jobs."""
+        tasks = set(self.running)
+        if tasks and (timeout is None or timeout > 0):
+            await asyncio.wait(tasks, timeout=timeout)
+        left = [t for t in self.running if not t.done()]
+        cancelled = [self.running[t] for t in left]
+        for task in left:
+            task.cancel()
+        if left:
+            await asyncio.wait(left, timeout=5)
+        return cancelled
+
+
+def _claim_order(job: ClaimedJob) -> tuple[int, datetime, str]:
+    return (job.priority, job.scheduled_at, str(job.id))

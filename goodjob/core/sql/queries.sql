@@ -1,0 +1,230 @@
+-- Every query goodjob runs, by name. store.py is the only reader of this file.
+-- Parameters are asyncpg's $n; time-dependent queries take `now` as a parameter so that tests can
+-- move the clock and every process agrees on one notion of time per statement.
+
+-- name: insert_job
+-- One round trip: the row and its NOTIFY commit (or roll back) together with the caller's transaction.
+WITH ins AS (
+    INSERT INTO good_jobs (id, queue_name, priority, job_class, serialized_params, scheduled_at,
+                           concurrency_key, labels, batch_id, cron_key, cron_at, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12, $12)
+    ON CONFLICT DO NOTHING
+    RETURNING queue_name, scheduled_at
+)
+SELECT pg_notify('good_job', json_build_object(
+           'queue', queue_name, 'at', extract(epoch FROM scheduled_at), 'count', 1)::text) IS NULL AS inserted
+FROM ins;
+
+-- name: insert_jobs
+-- Bulk enqueue: one statement for any number of rows, one NOTIFY per queue (with the earliest time).
+WITH ins AS (
+    INSERT INTO good_jobs (id, queue_name, priority, job_class, serialized_params, scheduled_at,
+                           concurrency_key, labels, batch_id, created_at, updated_at)
+    SELECT u.id, u.queue_name, u.priority, u.job_class, u.params::jsonb, u.scheduled_at,
+           u.concurrency_key, NULLIF(string_to_array(u.labels, chr(31)), '{}'), u.batch_id, $10, $10
+    FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::timestamptz[],
+                $7::text[], $8::text[], $9::uuid[])
+         AS u(id, queue_name, priority, job_class, params, scheduled_at, concurrency_key, labels, batch_id)
+    RETURNING id, queue_name, scheduled_at
+), notified AS (
+    SELECT pg_notify('good_job', json_build_object(
+               'queue', queue_name, 'at', extract(epoch FROM min(scheduled_at)), 'count', count(*))::text)
+    FROM ins GROUP BY queue_name
+)
+SELECT (SELECT count(*) FROM notified) AS queues, array_agg(id) AS ids FROM ins;
+
+-- name: claim_all
+-- "*" pools: the next due jobs of every queue, skipping rows other workers hold.
+WITH next AS (
+    SELECT id FROM good_jobs
+    WHERE state = 'queued' AND scheduled_at <= $2
+      AND NOT (queue_name = ANY($4::text[]))
+    ORDER BY priority, scheduled_at, id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE good_jobs AS j
+SET state = 'running', locked_by_id = $3, locked_at = $2, performed_at = $2,
+    executions_count = j.executions_count + 1, updated_at = $2
+FROM next WHERE j.id = next.id
+RETURNING j.id, j.queue_name, j.priority, j.job_class, j.serialized_params::text AS params,
+          j.scheduled_at, j.executions_count, j.concurrency_key, j.batch_id, j.labels, j.created_at;
+
+-- name: claim_queues
+-- Include and "+" pools: one index probe per named queue ($4), merged. With $5 true the queue's
+-- position in $4 orders before priority.
+WITH next AS (
+    SELECT c.id
+    FROM unnest($4::text[]) WITH ORDINALITY AS q(name, ord)
+    CROSS JOIN LATERAL (
+        SELECT id, priority, scheduled_at FROM good_jobs
+        WHERE state = 'queued' AND queue_name = q.name AND scheduled_at <= $2
+        ORDER BY priority, scheduled_at, id
+        LIMIT $1
+        FOR UPDATE SKIP LOCKED
+    ) AS c
+    ORDER BY CASE WHEN $5::bool THEN q.ord ELSE 0 END, c.priority, c.scheduled_at, c.id
+    LIMIT $1
+)
+UPDATE good_jobs AS j
+SET state = 'running', locked_by_id = $3, locked_at = $2, performed_at = $2,
+    executions_count = j.executions_count + 1, updated_at = $2
+FROM next WHERE j.id = next.id
+RETURNING j.id, j.queue_name, j.priority, j.job_class, j.serialized_params::text AS params,
+          j.scheduled_at, j.executions_count, j.concurrency_key, j.batch_id, j.labels, j.created_at;
+
+-- name: waiting_queue_names
+-- The queues that have waiting jobs, by a loose index scan: one probe per distinct queue, not per row.
+-- Exclusion pools turn "-a,b" into the list of the other queues with this.
+WITH RECURSIVE qs(name) AS (
+    (SELECT queue_name FROM good_jobs WHERE state = 'queued' ORDER BY queue_name LIMIT 1)
+    UNION ALL
+    SELECT (SELECT queue_name FROM good_jobs
+            WHERE state = 'queued' AND queue_name > qs.name ORDER BY queue_name LIMIT 1)
+    FROM qs WHERE qs.name IS NOT NULL
+)
+SELECT name FROM qs WHERE name IS NOT NULL;
+
+-- name: claim_job
+-- Inline mode and the local fast path: claim one known job if it is still due.
+UPDATE good_jobs AS j
+SET state = 'running', locked_by_id = $3, locked_at = $2, performed_at = $2,
+    executions_count = j.executions_count + 1, updated_at = $2
+WHERE j.id = (SELECT id FROM good_jobs WHERE id = $1 AND state = 'queued' AND scheduled_at <= $2
+              FOR UPDATE SKIP LOCKED)
+RETURNING j.id, j.queue_name, j.priority, j.job_class, j.serialized_params::text AS params,
+          j.scheduled_at, j.executions_count, j.concurrency_key, j.batch_id, j.labels, j.created_at;
+
+-- name: due_job_ids
+-- Inline mode's helper: the jobs that are due now, in claim order.
+SELECT id FROM good_jobs
+WHERE state = 'queued' AND scheduled_at <= $1
+ORDER BY priority, scheduled_at, id
+LIMIT $2;
+
+-- name: future_scheduled
+-- Warm the scheduled-time cache at start: the soonest future jobs, per matching pool filter later.
+SELECT queue_name, scheduled_at FROM good_jobs
+WHERE state = 'queued' AND scheduled_at > $1
+ORDER BY scheduled_at
+LIMIT $2;
+
+-- name: delete_finished
+-- Results: finished jobs that are not preserved. Guarded by the claim so a recovered job is untouched.
+DELETE FROM good_jobs WHERE id = ANY($1::uuid[]) AND locked_by_id = $2 AND state = 'running';
+
+-- name: record_results
+-- Results: every other outcome in one statement. A NULL scheduled_at keeps the old value.
+UPDATE good_jobs AS j
+SET state = u.state,
+    finished_at = u.finished_at,
+    error = u.error,
+    error_event = u.error_event,
+    scheduled_at = COALESCE(u.scheduled_at, j.scheduled_at),
+    executions_count = j.executions_count + u.executions_delta,
+    locked_by_id = NULL, locked_at = NULL, updated_at = $8
+FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::timestamptz[],
+            $7::int[])
+     AS u(id, state, finished_at, error, error_event, scheduled_at, executions_delta)
+WHERE j.id = u.id AND j.locked_by_id = $9 AND j.state = 'running'
+RETURNING j.id;
+
+-- name: insert_executions
+INSERT INTO good_job_executions (job_id, process_id, attempt, queue_name, job_class, scheduled_at,
+                                 started_at, finished_at, duration_ms, outcome, error_class, error,
+                                 error_backtrace)
+SELECT u.job_id, $1, u.attempt, u.queue_name, u.job_class, u.scheduled_at, u.started_at, u.finished_at,
+       u.duration_ms, u.outcome, u.error_class, u.error, u.error_backtrace
+FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
+            $8::timestamptz[], $9::float8[], $10::text[], $11::text[], $12::text[], $13::text[])
+     AS u(job_id, attempt, queue_name, job_class, scheduled_at, started_at, finished_at, duration_ms,
+          outcome, error_class, error, error_backtrace)
+WHERE EXISTS (SELECT 1 FROM good_jobs WHERE good_jobs.id = u.job_id);
+
+-- name: register_process
+INSERT INTO good_job_processes (id, hostname, pid, queues, max_threads, lock_key, execution_mode,
+                                started_at, heartbeat_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8);
+
+-- name: lock_process
+SELECT pg_try_advisory_lock($1) AS locked;
+
+-- name: heartbeat
+UPDATE good_job_processes SET heartbeat_at = $2 WHERE id = $1 RETURNING id;
+
+-- name: deregister_process
+DELETE FROM good_job_processes WHERE id = $1;
+
+-- name: dead_processes
+-- Processes whose liveness lock is free and whose heartbeat is older than the grace period.
+-- pg_locks is read instead of trying the locks so that checking never takes anyone's lock.
+SELECT p.id FROM good_job_processes AS p
+WHERE p.id <> $1 AND p.heartbeat_at < $2
+  AND NOT EXISTS (
+      SELECT 1 FROM pg_locks AS l
+      WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND l.classid = ((p.lock_key >> 32) & 4294967295)::oid AND l.objid = (p.lock_key & 4294967295)::oid
+        AND l.objsubid = 1);
+
+-- name: orphaned_running_jobs
+-- Running jobs whose process row is gone (crashed before it could register, or deleted by hand).
+SELECT j.id FROM good_jobs AS j
+WHERE j.state = 'running' AND j.locked_at < $1
+  AND NOT EXISTS (SELECT 1 FROM good_job_processes AS p WHERE p.id = j.locked_by_id);
+
+-- name: release_jobs_of
+-- Recovery: make the running jobs of dead processes (or the given orphan ids) runnable again, and
+-- record each interruption as an execution.
+WITH released AS (
+    UPDATE good_jobs AS j
+    SET state = 'queued', locked_by_id = NULL, locked_at = NULL, scheduled_at = $3,
+        error = $4, error_event = 'interrupted', updated_at = $3
+    WHERE j.state = 'running' AND (j.locked_by_id = ANY($1::uuid[]) OR j.id = ANY($2::uuid[]))
+    RETURNING j.id, j.locked_at, j.executions_count, j.queue_name, j.job_class, j.scheduled_at, j.performed_at
+), history AS (
+    INSERT INTO good_job_executions (job_id, process_id, attempt, queue_name, job_class, scheduled_at,
+                                     started_at, finished_at, outcome, error_class, error)
+    SELECT r.id, NULL, r.executions_count, r.queue_name, r.job_class, r.scheduled_at,
+           COALESCE(r.performed_at, $3), $3, 'interrupted', 'goodjob.core.errors.InterruptedJobError', $4
+    FROM released AS r
+)
+SELECT r.id, r.queue_name FROM released AS r;
+
+-- name: delete_processes
+DELETE FROM good_job_processes WHERE id = ANY($1::uuid[]);
+
+-- name: release_own_jobs
+-- Shutdown: give back jobs this process claimed but never started.
+UPDATE good_jobs SET state = 'queued', locked_by_id = NULL, locked_at = NULL,
+    executions_count = executions_count - 1, updated_at = $3
+WHERE id = ANY($1::uuid[]) AND locked_by_id = $2 AND state = 'running';
+
+-- name: get_job
+SELECT id, queue_name, priority, job_class, serialized_params::text AS params, state, scheduled_at,
+       performed_at, finished_at, error, error_event, executions_count, concurrency_key, cron_key,
+       cron_at, batch_id, labels, locked_by_id, locked_at, created_at, updated_at
+FROM good_jobs WHERE id = $1;
+
+-- name: job_executions
+SELECT id, job_id, process_id, attempt, queue_name, job_class, scheduled_at, started_at, finished_at,
+       duration_ms, outcome, error_class, error, error_backtrace
+FROM good_job_executions WHERE job_id = $1 ORDER BY id;
+
+-- name: schema_version
+SELECT coalesce(max(version), 0) AS version FROM good_job_schema_migrations;
+
+-- name: migration_lock
+SELECT pg_advisory_xact_lock($1);
+
+-- name: create_bookkeeping
+CREATE TABLE IF NOT EXISTS good_job_schema_migrations (
+    version    integer PRIMARY KEY,
+    name       text        NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- name: migration_applied
+SELECT EXISTS (SELECT 1 FROM good_job_schema_migrations WHERE version = $1);
+
+-- name: record_migration
+INSERT INTO good_job_schema_migrations (version, name) VALUES ($1, $2);

@@ -1,0 +1,263 @@
+"""A worker: the pools of one process plus what feeds them (notifier, poller, scheduled cache).
+
+Used by ``goodjob start`` and by the async execution modes. Routing follows GoodJob: a due job wakes
+the first pool whose filter matches and that has a free slot; a future job goes into the in-memory
+scheduled-time cache (at most ``max_cache`` entries, warmed at start) and is routed when its time
+comes, so a job scheduled for 12:00:00 starts at 12:00:00 rather than at the next poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from goodjob.core import store
+from goodjob.core.config import Config
+from goodjob.core.db import Database
+from goodjob.core.executor import JobExecutor
+from goodjob.core.migrate import check_schema
+from goodjob.core.notifier import Notifier
+from goodjob.core.poller import Poller
+from goodjob.core.process import ProcessRecord
+from goodjob.core.queues import parse_queues
+from goodjob.core.recorder import Recorder
+from goodjob.core.scheduler import Scheduler
+from goodjob.core.types import ClaimedJob, Outcome, OutcomeKind
+
+log = logging.getLogger("goodjob")
+
+
+class Worker:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        database: Callable[[], Awaitable[Database]],
+        url: Callable[[], Awaitable[str]],
+        execution_mode: str = "external",
+    ) -> None:
+        self.config = config
+        self.pools = parse_queues(config.queues, config.max_threads)
+        self._database = database
+        self._url = url
+        self.execution_mode = execution_mode
+        self.schedulers: list[Scheduler] = []
+        self.notifier: Notifier | None = None
+        self.poller: Poller | None = None
+        self.process: ProcessRecord | None = None
+        self.recorder: Recorder | None = None
+        self.started = False
+        self.stopping = False
+        self._cache: list[tuple[float, str]] = []  # (epoch seconds, queue), sorted
+        self._cache_timer: asyncio.TimerHandle | None = None
+        self._stopped = asyncio.Event()
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        cfg = self.config
+        database = await self._database()
+        await check_schema(database.pool)
+        total_threads = sum(p.max_threads for p in self.pools)
+        self.process = ProcessRecord(
+            database=self._database,
+            url=self._url,
+            queues=cfg.queues,
+            max_threads=total_threads,
+            execution_mode=self.execution_mode,
+            on_recovered=self._wake_queues,
+        )
+        self.recorder = Recorder(self._database, self.process.id, cfg.preserve_job_records)
+        for index, spec in enumerate(self.pools):
+            executor = JobExecutor(
+                max_threads=spec.max_threads,
+                retry_on_unhandled_error=cfg.retry_on_unhandled_error,
+                on_thread_error=cfg.on_thread_error,
+                shutting_down=lambda: self.stopping,
+                thread_name=f"goodjob-pool{index}",
+            )
+            self.schedulers.append(
+                Scheduler(
+                    spec,
+                    database=self._database,
+                    process_id=self.process.id,
+                    executor=executor,
+                    recorder=self.recorder,
+                    on_start=self._log_start,
+                    on_finish=self._log_finish,
+                )
+            )
+        await self.process.start()
+        self.notifier = Notifier(self._url, self._on_notify)
+        self.notifier.start()
+        self.poller = Poller(cfg.poll_interval, self.wake_all)
+        self.poller.start()
+        for scheduler in self.schedulers:
+            scheduler.start()
+        await self._warm_cache()
+        self.started = True
+        log.info(
+            "goodjob: worker %s started (pid %s) with pools %s; poll interval %s",
+            self.process.id, __import__("os").getpid(),
+            "; ".join(s.spec.describe() for s in self.schedulers),
+            "off" if cfg.poll_interval <= 0 else f"{cfg.poll_interval:g}s",
+        )
+
+    async def shutdown(self, timeout: float | None = None) -> list[ClaimedJob]:
+        """Stop claiming, let running jobs finish up to ``timeout`` (-1 forever, 0 now), then
+        cancel the rest; cancelled jobs are recorded as interrupted and will run again."""
+        if self.stopping:
+            await self._stopped.wait()
+            return []
+        self.stopping = True
+        timeout = self.config.shutdown_timeout if timeout is None else timeout
+        wait = None if timeout < 0 else timeout
+        if self._cache_timer is not None:
+            self._cache_timer.cancel()
+        for scheduler in self.schedulers:
+            scheduler.stop_claiming()
+        if self.poller is not None:
+            await self.poller.stop()
+        if self.notifier is not None:
+            await self.notifier.stop()
+        for scheduler in self.schedulers:
+            await scheduler.wait_stopped()
+        running = sum(len(s.running) for s in self.schedulers)
+        if running:
+            log.info("goodjob: waiting for %d running job(s) (shutdown timeout %s)", running,
+                     "forever" if wait is None else f"{wait:g}s")
+        drains = await asyncio.gather(*(s.drain(wait) for s in self.schedulers))
+        interrupted = [job for jobs in drains for job in jobs]
+        if interrupted:
+            log.warning("goodjob: interrupted %d job(s) at shutdown; they will run again: %s",
+                        len(interrupted), ", ".join(str(j.id) for j in interrupted))
+        stuck = [job_id for s in self.schedulers for job_id in s.executor.stuck.values()]
+        if stuck:
+            log.warning("goodjob: thread job(s) still running and abandoned at exit: %s",
+                        ", ".join(map(str, stuck)))
+        if self.recorder is not None:
+            await self.recorder.close()
+        if self.process is not None:
+            await self.process.stop()
+        for scheduler in self.schedulers:
+            scheduler.executor.close(wait=False)
+        self._stopped.set()
+        log.info("goodjob: worker stopped")
+        return interrupted
+
+    # --- wake-ups -------------------------------------------------------------------------------
+
+    def wake_all(self) -> None:
+        for scheduler in self.schedulers:
+            scheduler.wake()
+
+    def _wake_queues(self, queues: list[str]) -> None:
+        for queue in queues:
+            self.route(queue)
+
+    def route(self, queue: str) -> None:
+        """Wake the first idle pool that serves ``queue``; failing that, the first that serves it."""
+        first = None
+        for scheduler in self.schedulers:
+            if scheduler.spec.matches(queue):
+                if scheduler.free_slots > 0:
+                    scheduler.wake()
+                    return
+                first = first or scheduler
+        if first is not None:
+            first.wake()
+
+    def _on_notify(self, payload: dict[str, Any]) -> None:
+        if payload.get("reconnected"):
+            self.wake_all()
+            return
+        queue = payload.get("queue")
+        if not isinstance(queue, str):
+            return
+        at = payload.get("at")
+        if isinstance(at, int | float) and at > time.time() + 0.001:
+            self.cache(float(at), queue)
+        else:
+            self.route(queue)
+
+    def cache(self, at: float, queue: str) -> None:
+        if self.config.max_cache <= 0 or not any(s.spec.matches(queue) for s in self.schedulers):
+            return
+        entry = (at, queue)
+        if len(self._cache) >= self.config.max_cache and entry >= self._cache[-1]:
+            return  # later than everything cached: the poller will find it
+        bisect.insort(self._cache, entry)
+        if len(self._cache) > self.config.max_cache:
+            self._cache.pop()
+        if self._cache[0] == entry:
+            self._arm_cache_timer()
+
+    def _arm_cache_timer(self) -> None:
+        if self._cache_timer is not None:
+            self._cache_timer.cancel()
+            self._cache_timer = None
+        if not self._cache or self.stopping:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, self._cache[0][0] - time.time())
+        self._cache_timer = loop.call_at(loop.time() + delay, self._fire_cache)
+
+    def _fire_cache(self) -> None:
+        self._cache_timer = None
+        now = time.time()
+        due = 0
+        while self._cache and self._cache[0][0] <= now + 0.0005:
+            _, queue = self._cache.pop(0)
+            self.route(queue)
+            due += 1
+        self._arm_cache_timer()
+
+    async def _warm_cache(self) -> None:
+        if self.config.max_cache <= 0:
+            return
+        database = await self._database()
+        rows = await store.future_scheduled(database.pool, datetime.now(UTC), self.config.max_cache)
+        for row in rows:
+            self.cache(row["scheduled_at"].timestamp(), row["queue_name"])
+
+    # --- state for probes and idle timeout ------------------------------------------------------
+
+    @property
+    def running_count(self) -> int:
+        return sum(len(s.running) for s in self.schedulers)
+
+    def idle_for(self) -> float:
+        """Seconds since the last job finished (0 while any job runs)."""
+        if self.running_count:
+            return 0.0
+        loop = asyncio.get_running_loop()
+        last = max((s.last_active for s in self.schedulers), default=loop.time())
+        return loop.time() - last
+
+    # --- logging --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _log_start(job: ClaimedJob) -> None:
+        if log.isEnabledFor(logging.INFO):
+            log.info("goodjob: started job %s %s queue=%s attempt=%d", job.id, job.job_class,
+                     job.queue_name, job.executions_count)
+
+    @staticmethod
+    def _log_finish(outcome: Outcome) -> None:
+        level = logging.INFO
+        if outcome.kind is OutcomeKind.DISCARDED or outcome.unhandled:
+            level = logging.ERROR
+        elif outcome.kind in (OutcomeKind.RETRIED, OutcomeKind.INTERRUPTED):
+            level = logging.WARNING
+        if log.isEnabledFor(level):
+            job = outcome.job
+            log.log(
+                level, "goodjob: finished job %s %s queue=%s duration=%.1fms outcome=%s%s",
+                job.id, job.job_class, job.queue_name, outcome.duration_ms, outcome.kind,
+                f" error={outcome.error_class}: {outcome.error}" if outcome.error_class else "",
+            )

@@ -1,0 +1,401 @@
+"""The public job API: ``goodjob.Job`` subclasses and ``@goodjob.job`` functions.
+
+Mirrors ActiveJob: class attributes set defaults (``queue_name``, ``priority``, ``timeout``,
+``labels``, ``error_policy``), ``set(...)`` overrides them for one enqueue, and the verbs are
+``perform_later`` (await it), ``perform_later_sync`` (plain code), ``perform_now`` and
+``perform_all_later``. Callbacks are methods an application base class overrides once.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
+from uuid import UUID
+
+from goodjob.core import registry
+from goodjob.core.db import Executor
+from goodjob.core.enqueue import JobRequest
+from goodjob.core.policy import Rule
+from goodjob.core.runtime import get_runtime, maybe_await
+from goodjob.core.types import ClaimedJob, Enqueued
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_SET_OPTIONS = ("queue", "priority", "wait", "wait_until", "timeout", "labels", "connection")
+
+
+class EnqueueAborted(Exception):  # noqa: N818 - named for what the caller sees
+    """Raise from ``before_enqueue`` (or return False) to refuse an enqueue without an error."""
+
+
+def _scheduled_at(wait: float | timedelta | None, wait_until: datetime | None) -> datetime | None:
+    if wait is not None and wait_until is not None:
+        raise ValueError("set() takes wait or wait_until, not both")
+    if wait_until is not None:
+        if wait_until.tzinfo is None:
+            raise ValueError(
+                f"wait_until={wait_until!r} has no time zone; pass an aware datetime (e.g. UTC)"
+            )
+        return wait_until
+    if wait is not None:
+        seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+        return datetime.now(UTC) + timedelta(seconds=seconds)
+    return None
+
+
+class Job:
+    """Base class for jobs. Override :meth:`perform` (``def`` or ``async def``)."""
+
+    queue_name: ClassVar[str] = "default"
+    priority: ClassVar[int] = 0
+    timeout: ClassVar[float | None] = None
+    labels: ClassVar[Sequence[str]] = ()
+    error_policy: ClassVar[Sequence[Rule]] = ()
+    job_name: ClassVar[str] = "goodjob.job.Job"
+
+    # Per-instance state, set when a job is built for enqueue or for perform.
+    job_id: UUID | None
+    executions: int
+    arguments: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    scheduled_at: datetime | None
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if "job_name" not in cls.__dict__:
+            cls.job_name = registry.job_name(cls)
+        registry.register(cls.job_name, cls)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.arguments = args
+        self.kwargs = dict(kwargs)
+        self.job_id = None
+        self.executions = 0
+        self.scheduled_at = None
+        self._shutting_down: Callable[[], bool] = lambda: False
+
+    def perform(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__}.perform() is not defined")
+
+    # --- callbacks: override in an application base class, call super() ----------------------
+
+    def before_enqueue(self) -> bool | None | Awaitable[bool | None]:
+        """Return False (or raise EnqueueAborted) to refuse the enqueue."""
+        return None
+
+    def after_enqueue(self) -> None | Awaitable[None]:
+        return None
+
+    async def around_enqueue(self, call_next: Callable[[], Awaitable[Enqueued]]) -> Enqueued:
+        return await call_next()
+
+    def before_perform(self) -> None | Awaitable[None]:
+        return None
+
+    def after_perform(self) -> None | Awaitable[None]:
+        return None
+
+    async def around_perform(self, call_next: Callable[[], Awaitable[Any]]) -> Any:
+        return await call_next()
+
+    @property
+    def shutting_down(self) -> bool:
+        """True once the worker is stopping: long jobs can checkpoint and return early."""
+        return self._shutting_down()
+
+    # --- verbs --------------------------------------------------------------------------------
+
+    @classmethod
+    def set(cls, **options: Any) -> ConfiguredJob:
+        """Options for one enqueue: queue, priority, wait, wait_until, timeout, labels, connection."""
+        return ConfiguredJob(cls, {}).set(**options)
+
+    @classmethod
+    async def perform_later(cls, *args: Any, **kwargs: Any) -> Enqueued:
+        return await ConfiguredJob(cls, {}).perform_later(*args, **kwargs)
+
+    @classmethod
+    def perform_later_sync(cls, *args: Any, **kwargs: Any) -> Enqueued:
+        return ConfiguredJob(cls, {}).perform_later_sync(*args, **kwargs)
+
+    @classmethod
+    def new(cls, *args: Any, **kwargs: Any) -> PendingJob:
+        """An unsaved job for :func:`perform_all_later` (ActiveJob's ``MyJob.new(...)``)."""
+        return ConfiguredJob(cls, {}).new(*args, **kwargs)
+
+    @classmethod
+    async def perform_now(cls, *args: Any, **kwargs: Any) -> Any:
+        """Perform in the caller, now, without the database; exceptions propagate."""
+        job = cls(*args, **kwargs)
+        job.executions = 1
+        return await job._goodjob_perform(_run_in_caller)
+
+    @classmethod
+    def perform_now_sync(cls, *args: Any, **kwargs: Any) -> Any:
+        job = cls(*args, **kwargs)
+        job.executions = 1
+        if inspect.iscoroutinefunction(cls.perform) or _has_async_callbacks(cls):
+            return get_runtime().run_sync(lambda: job._goodjob_perform(_run_in_caller))
+        job._call_sync(job.before_perform)
+        result = job.perform(*args, **kwargs)
+        job._call_sync(job.after_perform)
+        return result
+
+    # --- used by the worker ---------------------------------------------------------------------
+
+    @classmethod
+    def _goodjob_instance(
+        cls,
+        claimed: ClaimedJob,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        meta: Mapping[str, Any],
+        shutting_down: Callable[[], bool],
+    ) -> Job:
+        job = cls(*args, **kwargs)
+        job.job_id = claimed.id
+        job.executions = claimed.executions_count
+        job.scheduled_at = claimed.scheduled_at
+        job.__dict__["queue_name"] = claimed.queue_name
+        job.__dict__["priority"] = claimed.priority
+        job.__dict__["labels"] = claimed.labels
+        if meta.get("timeout") is not None:
+            job.__dict__["timeout"] = float(meta["timeout"])
+        job._shutting_down = shutting_down
+        return job
+
+    async def _goodjob_perform(self, run_in_thread: Callable[[Callable[[], Any]], Awaitable[Any]]) -> Any:
+        """Run callbacks and perform; a sync perform goes to ``run_in_thread``."""
+        await maybe_await(self.before_perform())
+
+        async def call() -> Any:
+            if inspect.iscoroutinefunction(self.perform):
+                return await self.perform(*self.arguments, **self.kwargs)
+            return await run_in_thread(functools.partial(self.perform, *self.arguments, **self.kwargs))
+
+        result = await self.around_perform(call)
+        await maybe_await(self.after_perform())
+        return result
+
+    @staticmethod
+    def _call_sync(fn: Callable[[], Any]) -> None:
+        value = fn()
+        if inspect.isawaitable(value):
+            raise TypeError(f"{fn!r} is async; use `await perform_now(...)` instead of perform_now_sync")
+
+
+async def _run_in_caller(fn: Callable[[], Any]) -> Any:
+    return fn()
+
+
+def _has_async_callbacks(cls: type[Job]) -> bool:
+    names = ("before_perform", "after_perform")
+    return any(inspect.iscoroutinefunction(getattr(cls, n)) for n in names) or (
+        getattr(cls, "around_perform") is not Job.around_perform
+    )
+
+
+@dataclass(frozen=True)
+class PendingJob:
+    """A job built but not saved yet (for bulk enqueue)."""
+
+    job: Job
+    request: JobRequest
+    connection: Executor | None = None
+
+
+@dataclass(frozen=True)
+class ConfiguredJob:
+    """``Job.set(...)``: a job class with options for the next enqueue."""
+
+    cls: type[Job]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def set(self, **options: Any) -> ConfiguredJob:
+        unknown = sorted(set(options) - set(_SET_OPTIONS))
+        if unknown:
+            raise TypeError(
+                f"{self.cls.__name__}.set() got unknown option(s) {', '.join(unknown)}; "
+                f"valid options: {', '.join(_SET_OPTIONS)}"
+            )
+        if "priority" in options and not isinstance(options["priority"], int):
+            raise TypeError(f"priority={options['priority']!r} must be an int (smaller runs first)")
+        if "queue" in options and (not isinstance(options["queue"], str) or not options["queue"]):
+            raise TypeError(f"queue={options['queue']!r} must be a non-empty string")
+        return ConfiguredJob(self.cls, {**self.options, **options})
+
+    def new(self, *args: Any, **kwargs: Any) -> PendingJob:
+        job = self.cls(*args, **kwargs)
+        o = self.options
+        timeout = o.get("timeout", None)
+        job.job_id = None
+        req = JobRequest(
+            job_class=self.cls.job_name,
+            args=args,
+            kwargs=kwargs,
+            queue_name=o.get("queue") or self.cls.queue_name,
+            priority=o["priority"] if "priority" in o else self.cls.priority,
+            scheduled_at=_scheduled_at(o.get("wait"), o.get("wait_until")),
+            labels=tuple(o.get("labels", self.cls.labels) or ()),
+            meta={"timeout": float(timeout)} if timeout is not None else None,
+        )
+        job.job_id = req.id
+        job.scheduled_at = req.scheduled_at
+        job.__dict__["queue_name"] = req.queue_name
+        job.__dict__["priority"] = req.priority
+        return PendingJob(job, req, o.get("connection"))
+
+    async def perform_later(self, *args: Any, **kwargs: Any) -> Enqueued:
+        """Enqueue the job; returns a falsy :class:`Enqueued` if a callback refused it."""
+        pending = self.new(*args, **kwargs)
+        return await _enqueue(pending)
+
+    def perform_later_sync(self, *args: Any, **kwargs: Any) -> Enqueued:
+        """``perform_later`` for synchronous code (scripts, WSGI apps, threads)."""
+        if self.options.get("connection") is not None:
+            raise TypeError("perform_later_sync cannot use an asyncpg connection; await perform_later")
+        return get_runtime().run_sync(lambda: self.perform_later(*args, **kwargs))
+
+
+async def _enqueue(pending: PendingJob) -> Enqueued:
+    job, req = pending.job, pending.request
+    refused = _refused(req, "before_enqueue refused it")
+    try:
+        if await maybe_await(job.before_enqueue()) is False:
+            return refused
+    except EnqueueAborted as exc:
+        return _refused(req, str(exc) or "before_enqueue refused it")
+
+    async def call() -> Enqueued:
+        return await get_runtime().enqueue(req, pending.connection)
+
+    result = await job.around_enqueue(call)
+    if result:
+        await maybe_await(job.after_enqueue())
+    return result
+
+
+def _refused(req: JobRequest, reason: str) -> Enqueued:
+    return Enqueued(
+        req.id, req.queue_name, req.priority, req.scheduled_at or datetime.now(UTC), False, reason
+    )
+
+
+async def perform_all_later(jobs: Iterable[PendingJob], *, connection: Executor | None = None) -> list[Enqueued]:
+    """Enqueue many jobs in one round trip (one NOTIFY per queue). Callbacks run per job."""
+    accepted: list[PendingJob] = []
+    results: dict[UUID, Enqueued] = {}
+    order = []
+    for pending in jobs:
+        order.append(pending.request.id)
+        try:
+            ok = await maybe_await(pending.job.before_enqueue()) is not False
+        except EnqueueAborted as exc:
+            results[pending.request.id] = _refused(pending.request, str(exc) or "before_enqueue refused it")
+            continue
+        if ok:
+            accepted.append(pending)
+        else:
+            results[pending.request.id] = _refused(pending.request, "before_enqueue refused it")
+    enqueued = await get_runtime().enqueue_many([p.request for p in accepted], connection)
+    for pending, result in zip(accepted, enqueued, strict=True):
+        results[result.id] = result
+        await maybe_await(pending.job.after_enqueue())
+    return [results[i] for i in order]
+
+
+def perform_all_later_sync(jobs: Iterable[PendingJob]) -> list[Enqueued]:
+    items = list(jobs)
+    return get_runtime().run_sync(lambda: perform_all_later(items))
+
+
+class JobFunction(Generic[P, R]):
+    """What ``@goodjob.job`` returns: the function, still callable, plus the job verbs."""
+
+    def __init__(self, fn: Callable[P, R], job_class: type[Job]) -> None:
+        self.fn = fn
+        self.job_class = job_class
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.fn(*args, **kwargs)
+
+    def set(self, **options: Any) -> ConfiguredJob:
+        return self.job_class.set(**options)
+
+    async def perform_later(self, *args: P.args, **kwargs: P.kwargs) -> Enqueued:
+        return await self.job_class.perform_later(*args, **kwargs)
+
+    def perform_later_sync(self, *args: P.args, **kwargs: P.kwargs) -> Enqueued:
+        return self.job_class.perform_later_sync(*args, **kwargs)
+
+    def new(self, *args: P.args, **kwargs: P.kwargs) -> PendingJob:
+        return self.job_class.new(*args, **kwargs)
+
+    async def perform_now(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        return await self.job_class.perform_now(*args, **kwargs)
+
+
+@overload
+def job(fn: Callable[P, R], /) -> JobFunction[P, R]: ...
+@overload
+def job(
+    *,
+    queue: str = ...,
+    priority: int = ...,
+    timeout: float | None = ...,
+    labels: Sequence[str] = ...,
+    error_policy: Sequence[Rule] = ...,
+    name: str | None = ...,
+    base: type[Job] = ...,
+) -> Callable[[Callable[P, R]], JobFunction[P, R]]: ...
+def job(fn: Any = None, /, **options: Any) -> Any:
+    """Turn a plain (``def`` or ``async def``) function into a job."""
+    if fn is None:
+        return lambda f: _make_function_job(f, **options)
+    return _make_function_job(fn, **options)
+
+
+def _make_function_job(
+    fn: Callable[..., Any],
+    *,
+    queue: str | None = None,
+    priority: int | None = None,
+    timeout: float | None = None,
+    labels: Sequence[str] | None = None,
+    error_policy: Sequence[Rule] | None = None,
+    name: str | None = None,
+    base: type[Job] = Job,
+) -> JobFunction[Any, Any]:
+    attrs: dict[str, Any] = {
+        "job_name": name or registry.job_name(fn),
+        "__module__": fn.__module__,
+        "__qualname__": fn.__qualname__,
+        "__doc__": fn.__doc__,
+    }
+    if inspect.iscoroutinefunction(fn):
+
+        async def perform_async(self: Job, *args: Any, **kwargs: Any) -> Any:
+            return await fn(*args, **kwargs)
+
+        attrs["perform"] = perform_async
+    else:
+
+        def perform_sync(self: Job, *args: Any, **kwargs: Any) -> Any:
+            return fn(*args, **kwargs)
+
+        attrs["perform"] = perform_sync
+    for key, value in (
+        ("queue_name", queue), ("priority", priority), ("timeout", timeout),
+        ("labels", tuple(labels) if labels is not None else None),
+        ("error_policy", tuple(error_policy) if error_policy is not None else None),
+    ):
+        if value is not None:
+            attrs[key] = value
+    cls = type(fn.__name__, (base,), attrs)
+    return JobFunction(fn, cls)
