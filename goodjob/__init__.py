@@ -60,6 +60,20 @@ def migrate_sync() -> list[int]:
     return get_runtime().run_sync(migrate)
 
 
+async def cleanup_preserved_jobs(*, older_than: float | None = None) -> int:
+    """Delete preserved jobs finished more than ``older_than`` seconds ago (default from config:
+    ``cleanup_preserved_jobs_before_seconds_ago``, 86400); returns how many were deleted."""
+    from goodjob.core.admin import cleanup_preserved_jobs as cleanup
+
+    seconds = current_config().cleanup_preserved_jobs_before_seconds_ago if older_than is None else older_than
+    db = await get_runtime().database()
+    return await cleanup(db.pool, older_than=seconds)
+
+
+def cleanup_preserved_jobs_sync(*, older_than: float | None = None) -> int:
+    return get_runtime().run_sync(lambda: cleanup_preserved_jobs(older_than=older_than))
+
+
 def __getattr__(name: str) -> Any:
     # The dashboard pulls in Starlette and Jinja2: import it only when asked for.
     if name in ("dashboard", "create_dashboard"):
@@ -89,6 +103,8 @@ __all__ = [
     "SerializationError",
     "UnknownJobError",
     "__version__",
+    "cleanup_preserved_jobs",
+    "cleanup_preserved_jobs_sync",
     "configure",
     "current_config",
     "discard_on",

@@ -38,6 +38,7 @@ __all__ = [
     "load_config",
     "mask_database_url",
     "reset_configuration",
+    "set_cli_options",
 ]
 
 ExecutionMode: TypeAlias = Literal["inline", "external", "async", "async_server"]
@@ -178,6 +179,7 @@ def load_config(
 
 _lock = threading.Lock()
 _code_options: dict[str, object] = {}
+_cli_options: dict[str, object] = {}
 _generation = 0
 _cached: tuple[tuple[object, ...], Config] | None = None
 
@@ -190,7 +192,7 @@ def configure(**options: object) -> Config:
     global _code_options, _generation
     with _lock:
         merged = {**_code_options, **options}
-        config = load_config(code=merged)
+        config = load_config(code=merged, cli=_cli_options)
         _code_options = merged
         _generation += 1
         return config
@@ -206,15 +208,26 @@ def current_config() -> Config:
     with _lock:
         key = (_generation, *(os.environ.get(var) for var in _WATCHED_ENV))
         if _cached is None or _cached[0] != key:
-            _cached = (key, load_config(code=_code_options))
+            _cached = (key, load_config(code=_code_options, cli=_cli_options))
         return _cached[1]
 
 
+def set_cli_options(cli: Mapping[str, object]) -> Config:
+    """Record command-line flags (highest precedence) for this process; validated first."""
+    global _cli_options, _generation
+    with _lock:
+        config = load_config(code=_code_options, cli=cli)
+        _cli_options = dict(cli)
+        _generation += 1
+        return config
+
+
 def reset_configuration() -> None:
-    """Forget every ``configure()`` override (tests call this between cases)."""
-    global _code_options, _generation, _cached
+    """Forget every ``configure()`` override and CLI flag (tests call this between cases)."""
+    global _code_options, _cli_options, _generation, _cached
     with _lock:
         _code_options = {}
+        _cli_options = {}
         _generation += 1
         _cached = None
 

@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -64,12 +64,19 @@ def ensure_embedded(data_dir: str | os.PathLike[str], *, database: str = "goodjo
     _check_database_name(database)
     server = _Server(Path(data_dir))
     began = time.monotonic()
-    with server.locked():
-        started = server.start(settings={}, sync=True)
-        server.create_database(database)
+    try:
+        with server.locked():
+            started = server.start(conf=(), sync=True)
+            server.create_database(database)
+            url = server.url(database)
+    except PermissionError as err:
+        raise GoodJobError(
+            f"cannot use the embedded Postgres in {server.pgdata} ({err}); was it created by another "
+            "user (root runs it as 'embedded_postgres')? Remove it or set GOOD_JOB_EMBEDDED_DATA_DIR"
+        ) from err
     state = f"started in {time.monotonic() - began:.1f}s" if started else "already running"
     _logger.info("Using embedded Postgres at %s, database %r (%s)", server.pgdata, database, state)
-    return server.url(database)
+    return url
 
 
 def stop_embedded(data_dir: str | os.PathLike[str]) -> bool:
@@ -88,9 +95,10 @@ def start_temporary(*, settings: Mapping[str, str] | None = None) -> TemporaryPo
     works too); ``fsync``, ``synchronous_commit`` and ``full_page_writes`` default to off.
     """
     merged = {**_THROWAWAY_SETTINGS, **(settings or {})}
+    conf = [_setting_line(key, value) for key, value in merged.items()]  # a typo fails before initdb
     server = _Server(Path(tempfile.mkdtemp(prefix="goodjob-pg-")))
     try:
-        server.start(settings=merged, sync=False)
+        server.start(conf=conf, sync=False)
     except BaseException:
         server.remove_files()
         raise
@@ -119,6 +127,7 @@ class TemporaryPostgres:
     def __init__(self, server: _Server) -> None:
         self._server = server
         self._stopped = False
+        self._owner_pid = os.getpid()  # a forked child exiting must not stop its parent's server
         atexit.register(self.stop)
 
     @property
@@ -137,7 +146,7 @@ class TemporaryPostgres:
 
     def stop(self) -> None:
         """Stop the server at once (no checkpoint: the data is thrown away) and delete its files."""
-        if self._stopped:
+        if self._stopped or os.getpid() != self._owner_pid:
             return
         self._stopped = True
         atexit.unregister(self.stop)
@@ -194,13 +203,13 @@ class _Server:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def start(self, *, settings: Mapping[str, str], sync: bool) -> bool:
+    def start(self, *, conf: Sequence[str], sync: bool) -> bool:
         """Make sure the server runs; True if this call started it. Callers serialize on the lock."""
         self._prepare_dir()
         if self._existing_is_ready():
             return False
         if not (self.pgdata / "PG_VERSION").exists():
-            self._initdb(settings, sync=sync)
+            self._initdb(conf, sync=sync)
         socket_dir = self._socket_dir()
         _clear_stale_socket_lock(socket_dir)
         log = self.pgdata / "server.log"
@@ -222,6 +231,8 @@ class _Server:
             return False  # never signal a pid from a stale file: it may belong to anything now
         self._prepare_ids()
         self._run("pg_ctl", "-D", str(self.pgdata), "-w", "-t", str(int(_START_TIMEOUT)), "-m", mode, "stop")
+        if info.socket_dir is not None and self._is_fallback(info.socket_dir):
+            shutil.rmtree(info.socket_dir, ignore_errors=True)  # the next start makes it again
         return True
 
     def url(self, database: str) -> str:
@@ -286,22 +297,20 @@ class _Server:
         if self.ids is None and os.geteuid() == 0:
             self.ids = _server_ids(self.pgdata)
 
-    def _initdb(self, settings: Mapping[str, str], *, sync: bool) -> None:
+    def _initdb(self, conf: Sequence[str], *, sync: bool) -> None:
         args = ["-D", str(self.pgdata), "-U", _SUPERUSER, "--auth=trust", "--encoding=UTF8", "--no-locale"]
         self._run("initdb", *args, "--no-instructions", *([] if sync else ["--no-sync"]))
-        if settings:
-            lines = "".join(f"{_setting_line(key, value)}\n" for key, value in settings.items())
-            with open(self.pgdata / "postgresql.conf", "a", encoding="utf-8") as conf:
-                conf.write("\n# added by goodjob\n" + lines)
+        if conf:
+            with open(self.pgdata / "postgresql.conf", "a", encoding="utf-8") as file:
+                file.write("\n# added by goodjob\n" + "".join(f"{line}\n" for line in conf))
 
     def _socket_dir(self) -> Path:
         """The data dir itself, unless the socket path would be too long; then a private temp dir."""
         if len(os.fsencode(self.pgdata / _SOCKET_NAME)) <= _MAX_SOCKET_PATH:
             return self.pgdata
-        digest = hashlib.sha256(os.fsencode(self.pgdata)).hexdigest()[:16]
         for base in (Path(tempfile.gettempdir()), Path("/tmp")):
-            parent = base / f"goodjob-{os.geteuid()}"
-            socket_dir = parent / digest
+            socket_dir = base / f"goodjob-{os.geteuid()}" / self._digest()
+            parent = socket_dir.parent
             if len(os.fsencode(socket_dir / _SOCKET_NAME)) <= _MAX_SOCKET_PATH:
                 parent.mkdir(mode=0o711, exist_ok=True)
                 info = parent.lstat()
@@ -314,6 +323,12 @@ class _Server:
                 self._fallback_socket_dir = socket_dir
                 return socket_dir
         raise GoodJobError(f"no directory short enough for the Postgres socket of {self.pgdata}")
+
+    def _digest(self) -> str:
+        return hashlib.sha256(os.fsencode(self.pgdata)).hexdigest()[:16]
+
+    def _is_fallback(self, socket_dir: Path) -> bool:
+        return socket_dir.name == self._digest() and socket_dir.parent.name == f"goodjob-{os.geteuid()}"
 
     def _run(self, program: str, *args: str, as_server: bool = True, stdin: str | None = None) -> str:
         """Run a bundled binary; on failure raise with its output (and the server log's tail)."""

@@ -176,3 +176,11 @@ async def job_executions(ex: Executor, job_id: UUID) -> list[Record]:
 
 async def schema_version(ex: Executor) -> int:
     return int(await ex.fetchval(sql("schema_version")))
+
+
+# --- admin --------------------------------------------------------------------------------------
+
+
+async def cleanup_batch(ex: Executor, cutoff: datetime, limit: int) -> int:
+    status = await ex.execute(sql("cleanup_batch"), cutoff, limit)
+    return int(status.split()[-1])

@@ -53,6 +53,7 @@ class Worker:
         self.recorder: Recorder | None = None
         self.started = False
         self.stopping = False
+        self.listen = True  # LISTEN/NOTIFY; off leaves polling and the cache
         self._cache: list[tuple[float, str]] = []  # (epoch seconds, queue), sorted
         self._cache_timer: asyncio.TimerHandle | None = None
         self._stopped = asyncio.Event()
@@ -93,8 +94,9 @@ class Worker:
                 )
             )
         await self.process.start()
-        self.notifier = Notifier(self._url, self._on_notify)
-        self.notifier.start()
+        if self.listen:
+            self.notifier = Notifier(self._url, self._on_notify)
+            self.notifier.start()
         self.poller = Poller(cfg.poll_interval, self.wake_all)
         self.poller.start()
         for scheduler in self.schedulers:

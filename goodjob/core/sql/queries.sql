@@ -228,3 +228,15 @@ SELECT EXISTS (SELECT 1 FROM good_job_schema_migrations WHERE version = $1);
 
 -- name: record_migration
 INSERT INTO good_job_schema_migrations (version, name) VALUES ($1, $2);
+
+-- name: cleanup_batch
+-- Delete one bounded batch of finished jobs (their executions go by cascade): short transactions, so
+-- a table of millions never holds a long lock.
+WITH doomed AS (
+    SELECT id FROM good_jobs
+    WHERE finished_at < $1 AND state IN ('succeeded', 'discarded')
+    ORDER BY finished_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM good_jobs AS j USING doomed WHERE j.id = doomed.id;

@@ -1,0 +1,5 @@
+"""``python -m goodjob`` is the ``goodjob`` command."""
+
+from goodjob.cli import main
+
+main()
