@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from goodjob.core import config as config_module
-from goodjob.core.errors import GoodJobError
+from goodjob.core.errors import ConfigurationError, GoodJobError
 
 log = logging.getLogger("goodjob")
 
@@ -58,7 +58,7 @@ def _run(main: Callable[[], Any]) -> Any:
     try:
         return main()
     except GoodJobError as exc:
-        _fail(exc, 2 if isinstance(exc, config_module.ConfigurationError) else 1)
+        _fail(exc, 2 if isinstance(exc, ConfigurationError) else 1)
 
 
 IMPORT_HELP = _env_help(

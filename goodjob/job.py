@@ -29,7 +29,7 @@ R = TypeVar("R")
 _SET_OPTIONS = ("queue", "priority", "wait", "wait_until", "timeout", "labels", "connection")
 
 
-class EnqueueAborted(Exception):  # noqa: N818 - named for what the caller sees
+class EnqueueAborted(Exception):
     """Raise from ``before_enqueue`` (or return False) to refuse an enqueue without an error."""
 
 
@@ -84,20 +84,20 @@ class Job:
 
     # --- callbacks: override in an application base class, call super() ----------------------
 
-    def before_enqueue(self) -> bool | None | Awaitable[bool | None]:
+    def before_enqueue(self) -> bool | Awaitable[bool | None] | None:
         """Return False (or raise EnqueueAborted) to refuse the enqueue."""
         return None
 
-    def after_enqueue(self) -> None | Awaitable[None]:
+    def after_enqueue(self) -> Awaitable[None] | None:
         return None
 
     async def around_enqueue(self, call_next: Callable[[], Awaitable[Enqueued]]) -> Enqueued:
         return await call_next()
 
-    def before_perform(self) -> None | Awaitable[None]:
+    def before_perform(self) -> Awaitable[None] | None:
         return None
 
-    def after_perform(self) -> None | Awaitable[None]:
+    def after_perform(self) -> Awaitable[None] | None:
         return None
 
     async def around_perform(self, call_next: Callable[[], Awaitable[Any]]) -> Any:
@@ -196,7 +196,7 @@ async def _run_in_caller(fn: Callable[[], Any]) -> Any:
 def _has_async_callbacks(cls: type[Job]) -> bool:
     names = ("before_perform", "after_perform")
     return any(inspect.iscoroutinefunction(getattr(cls, n)) for n in names) or (
-        getattr(cls, "around_perform") is not Job.around_perform
+        cls.around_perform is not Job.around_perform
     )
 
 

@@ -10,9 +10,6 @@ import asyncio
 import contextlib
 
 
-
-
-
 class ProbeServer:
     def __init__(self, port: int, worker: object, host: str = "0.0.0.0") -> None:
         self.port = port

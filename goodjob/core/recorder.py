@@ -135,7 +135,7 @@ class Recorder:
                 await self.record(batch)
                 return
             except Exception as exc:
-                if not is_connection_error(exc) or self._closing and delay > 5:
+                if not is_connection_error(exc) or (self._closing and delay > 5):
                     log.exception("goodjob: could not record %d job results", len(batch))
                     return
                 log.warning("goodjob: recording results failed (%s); retrying in %.1fs", exc, delay)
@@ -169,7 +169,7 @@ class Recorder:
     @contextlib.asynccontextmanager
     async def _transaction(self, connection: Executor | None) -> AsyncIterator[Connection]:
         if connection is not None and is_connection(connection):
-            conn: Connection = connection  # type: ignore[assignment]
+            conn: Connection = connection
             async with conn.transaction():
                 yield conn
             return

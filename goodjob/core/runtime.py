@@ -111,7 +111,7 @@ class Runtime:
         loop = asyncio.get_running_loop()
         db = self._databases.get(loop)
         if db is None or db.closed:
-            url = self._url or await asyncio.to_thread(self.database_url)
+            url = self._url if self._url is not None else await asyncio.to_thread(self.database_url)
             db = await Database.open(url, max_size=self.config.database_pool_size)
             existing = self._databases.get(loop)
             if existing is not None and not existing.closed:

@@ -20,13 +20,18 @@ _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 @functools.cache
 def queries() -> dict[str, str]:
-    """All named queries, parsed once from the package's ``queries.sql``."""
-    text = resources.files("goodjob.core.sql").joinpath("queries.sql").read_text("utf-8")
-    parts = _NAME.split(text)
+    """All named queries, parsed once from the package's ``sql/*.sql`` (``schema.sql`` aside)."""
     named: dict[str, str] = {}
-    for name, body in zip(parts[1::2], parts[2::2], strict=True):
-        lines = [ln for ln in body.strip().splitlines() if not ln.lstrip().startswith("--")]
-        named[name] = "\n".join(lines).strip().rstrip(";")
+    folder = resources.files("goodjob.core.sql")
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".sql") or entry.name == "schema.sql":
+            continue
+        parts = _NAME.split(entry.read_text("utf-8"))
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            if name in named:
+                raise RuntimeError(f"query {name!r} is defined twice ({entry.name})")
+            lines = [ln for ln in body.strip().splitlines() if not ln.lstrip().startswith("--")]
+            named[name] = "\n".join(lines).strip().rstrip(";")
     return named
 
 
@@ -74,13 +79,15 @@ async def insert_jobs(ex: Executor, columns: tuple[list[Any], ...], now: datetim
 async def claim_all(
     ex: Executor, limit: int, now: datetime, process_id: UUID, skip_queues: list[str]
 ) -> list[Record]:
-    return await ex.fetch(sql("claim_all"), limit, now, process_id, skip_queues)
+    rows: list[Record] = await ex.fetch(sql("claim_all"), limit, now, process_id, skip_queues)
+    return rows
 
 
 async def claim_queues(
     ex: Executor, limit: int, now: datetime, process_id: UUID, queues: list[str], ordered: bool
 ) -> list[Record]:
-    return await ex.fetch(sql("claim_queues"), limit, now, process_id, queues, ordered)
+    rows: list[Record] = await ex.fetch(sql("claim_queues"), limit, now, process_id, queues, ordered)
+    return rows
 
 
 async def waiting_queue_names(ex: Executor) -> list[str]:
@@ -96,7 +103,8 @@ async def due_job_ids(ex: Executor, now: datetime, limit: int) -> list[UUID]:
 
 
 async def future_scheduled(ex: Executor, now: datetime, limit: int) -> list[Record]:
-    return await ex.fetch(sql("future_scheduled"), now, limit)
+    rows: list[Record] = await ex.fetch(sql("future_scheduled"), now, limit)
+    return rows
 
 
 # --- results ------------------------------------------------------------------------------------
@@ -156,7 +164,8 @@ async def orphaned_running_jobs(ex: Executor, locked_before: datetime) -> list[U
 async def release_jobs_of(
     ex: Executor, process_ids: list[UUID], job_ids: list[UUID], now: datetime, error: str
 ) -> list[Record]:
-    return await ex.fetch(sql("release_jobs_of"), process_ids, job_ids, now, error)
+    rows: list[Record] = await ex.fetch(sql("release_jobs_of"), process_ids, job_ids, now, error)
+    return rows
 
 
 async def delete_processes(ex: Executor, ids: list[UUID]) -> None:
@@ -171,7 +180,8 @@ async def get_job(ex: Executor, job_id: UUID) -> Record | None:
 
 
 async def job_executions(ex: Executor, job_id: UUID) -> list[Record]:
-    return await ex.fetch(sql("job_executions"), job_id)
+    rows: list[Record] = await ex.fetch(sql("job_executions"), job_id)
+    return rows
 
 
 async def schema_version(ex: Executor) -> int:

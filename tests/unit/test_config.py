@@ -351,3 +351,15 @@ def test_current_config_reports_a_bad_environment(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("GOOD_JOB_MAX_THREADS", "2")
     assert current_config().max_threads == 2
     assert config_module._code_options == {}
+
+
+@pytest.mark.usefixtures("clean_environ")
+def test_cli_flags_recorded_for_the_process_beat_configure() -> None:
+    assert config_module.set_cli_options({"max_threads": "8", "queues": None}).max_threads == 8
+    assert configure(max_threads=3, queues="a").max_threads == 8
+    assert (current_config().max_threads, current_config().queues) == (8, "a")
+    with pytest.raises(ConfigurationError, match="--max-threads='0'"):
+        config_module.set_cli_options({"max_threads": "0"})
+    assert current_config().max_threads == 8
+    reset_configuration()
+    assert current_config().max_threads == 5
