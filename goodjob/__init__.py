@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from goodjob.asgi import lifespan, restart, restart_sync, shutdown, shutdown_sync
 from goodjob.core.config import Config, configure, current_config, reset_configuration
 from goodjob.core.errors import (
     AlreadyRunningError,
@@ -110,6 +111,7 @@ __all__ = [
     "discard_on",
     "exponentially_longer",
     "job",
+    "lifespan",
     "migrate",
     "migrate_sync",
     "perform_all_later",
@@ -119,5 +121,9 @@ __all__ = [
     "polynomially_longer",
     "rescue_from",
     "reset_configuration",
+    "restart",
+    "restart_sync",
     "retry_on",
+    "shutdown",
+    "shutdown_sync",
 ]

@@ -18,22 +18,34 @@ from pathlib import Path
 from typing import Any
 
 from goodjob.core import config as config_module
+from goodjob.core import db
 from goodjob.core.config import Config
-from goodjob.core.errors import AlreadyRunningError, ConfigurationError
+from goodjob.core.errors import AlreadyRunningError, ConfigurationError, DatabaseUnavailableError
 from goodjob.core.runtime import get_runtime
 from goodjob.core.worker import Worker
 
 log = logging.getLogger("goodjob")
 
 
+_early_signals: list[int] = []
+
+
+def _remember_signal(signum: int, _frame: object) -> None:
+    _early_signals.append(signum)
+
+
 def start_from_cli(cli: dict[str, Any]) -> None:
+    # A signal that arrives before the event loop installs its handlers (e.g. right after the
+    # pidfile appears) must still mean "shut down cleanly", not the default instant death.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _remember_signal)
     config_module.set_cli_options(cli)
     config = config_module.current_config()
     pidfile: Path | None = None
     if config.daemonize:
         pidfile = Path(config.pidfile)
         check_pidfile(pidfile)
-        daemonize()
+        daemonize(pidfile.with_suffix(".log"))
         write_pidfile(pidfile)
     try:
         code = asyncio.run(run_worker(config))
@@ -83,17 +95,24 @@ def write_pidfile(pidfile: Path) -> None:
     tmp.replace(pidfile)
 
 
-def daemonize() -> None:
-    """Classic double fork: detach from the terminal and the parent's session."""
+def daemonize(log_path: Path) -> None:
+    """Classic double fork: detach from the terminal and the parent's session.
+
+    The daemon's output (its log) goes to ``log_path``, next to the pidfile, so that nothing holds
+    the launching shell's terminal or pipes open.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
     if os.fork() > 0:
         os._exit(0)
     os.setsid()
     if os.fork() > 0:
         os._exit(0)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    devnull = os.open(os.devnull, os.O_RDWR)
+    devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
+    out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
 
 
 # --- the worker process --------------------------------------------------------------------------
@@ -128,6 +147,8 @@ async def run_worker(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
+    for sig in _early_signals:
+        on_signal(sig)
 
     probe = None
     if config.probe_port is not None:
@@ -136,7 +157,12 @@ async def run_worker(config: Config) -> int:
         probe = ProbeServer(config.probe_port, worker)
         await probe.start()
     try:
-        await worker.start()
+        try:
+            await worker.start()
+        except db.CONNECTION_ERRORS as exc:
+            raise DatabaseUnavailableError(
+                f"could not connect to the database {config.describe_database()}: {exc}"
+            ) from exc
     except BaseException:
         if probe is not None:
             await probe.stop()

@@ -83,3 +83,44 @@ class ThreadSleepJob(goodjob.Job):
 class NoopJob(goodjob.Job):
     async def perform(self, *args: Any) -> None:
         return None
+
+
+_pools: dict[int, Any] = {}
+
+
+async def _side_pool() -> Any:
+    """One small pool per process for side-effect writes (a connection per job would dominate)."""
+    import asyncpg
+
+    pool = _pools.get(os.getpid())
+    if pool is None:
+        pool = await asyncpg.create_pool(os.environ["GOOD_JOB_DATABASE_URL"], min_size=1, max_size=4)
+        _pools[os.getpid()] = pool
+    return pool
+
+
+class CountJob(goodjob.Job):
+    """Records (job id, pid, attempt) per perform in side_effects: counts runs across processes."""
+
+    async def perform(self, marker: str = "") -> None:
+        pool = await _side_pool()
+        await pool.execute(
+            "INSERT INTO side_effects (job_id, marker, pid, attempt) VALUES ($1, $2, $3, $4)",
+            self.job_id, marker, os.getpid(), self.executions,
+        )
+
+
+class FirstAttemptHangsJob(goodjob.Job):
+    """Records its start; on the first attempt it then sleeps for a long time."""
+
+    async def perform(self, marker: str, first_sleep: float = 120.0, later_sleep: float = 0.0) -> None:
+        pool = await _side_pool()
+        await pool.execute(
+            "INSERT INTO side_effects (job_id, marker, pid, attempt) VALUES ($1, $2, $3, $4)",
+            self.job_id, f"start:{marker}", os.getpid(), self.executions,
+        )
+        await asyncio.sleep(first_sleep if self.executions == 1 else later_sleep)
+        await pool.execute(
+            "INSERT INTO side_effects (job_id, marker, pid, attempt) VALUES ($1, $2, $3, $4)",
+            self.job_id, f"end:{marker}", os.getpid(), self.executions,
+        )

@@ -35,6 +35,14 @@ class DatabaseNotConfiguredError(ConfigurationError):
     """No database URL is configured and the embedded Postgres is disabled."""
 
 
+class DatabaseUnavailableError(GoodJobError):
+    """The database cannot be reached (wrong URL, server down, network)."""
+
+
+class EmbeddedPostgresError(GoodJobError):
+    """The embedded PostgreSQL could not be started or reached."""
+
+
 class JobTimeoutError(GoodJobError, TimeoutError):
     """A job ran past its ``timeout``. Retry rules can match it like any other exception."""
 

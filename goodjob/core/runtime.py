@@ -11,6 +11,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import logging
+import os
 import threading
 import uuid
 import weakref
@@ -25,8 +26,10 @@ from goodjob.core.db import Database, Executor
 from goodjob.core.embedded import resolve_database_url
 from goodjob.core.enqueue import JobRequest, insert, insert_many, utcnow
 from goodjob.core.executor import JobExecutor
+from goodjob.core.inprocess import ASYNC_MODES, InProcessWorker
 from goodjob.core.recorder import Recorder
 from goodjob.core.types import ClaimedJob, Enqueued, OutcomeKind
+from goodjob.core.worker import Worker
 
 log = logging.getLogger("goodjob")
 T = TypeVar("T")
@@ -93,6 +96,7 @@ class Runtime:
         self._url_lock = threading.Lock()
         self.bridge = SyncBridge()
         self._inline_executor: JobExecutor | None = None
+        self.in_process = InProcessWorker(config=lambda: self.config, database=self.database, url=self._async_url)
 
     @property
     def config(self) -> Config:
@@ -128,6 +132,7 @@ class Runtime:
 
     def reset(self) -> None:
         """Forget the resolved URL and every pool (after configure() changed the database)."""
+        self.in_process.reset()
         self.bridge.stop(self.close_database)
         with self._url_lock:
             self._url = None
@@ -148,6 +153,8 @@ class Runtime:
         result = await insert(ex, req, params, now)
         if result and self.config.execution_mode == "inline" and result.scheduled_at <= now:
             await self.perform_inline_job(req.id, connection)
+        elif result and self.config.execution_mode in ASYNC_MODES:
+            await self.in_process.after_enqueue([result], now, connection)
         return result
 
     async def enqueue_many(
@@ -161,6 +168,8 @@ class Runtime:
             for r in results:
                 if r.scheduled_at <= now:
                     await self.perform_inline_job(r.id, connection)
+        elif results and self.config.execution_mode in ASYNC_MODES:
+            await self.in_process.after_enqueue(results, now, connection)
         return results
 
     # --- inline execution -------------------------------------------------------------------
@@ -206,8 +215,37 @@ class Runtime:
                     break
         return done
 
+    # --- in-process workers (async, async_server): see core/inprocess.py -----------------------
+
+    async def start_worker(self, execution_mode: str | None = None) -> Worker:
+        """Start this process's worker on the running loop (or return the running one)."""
+        return await self.in_process.start(execution_mode)
+
+    async def shutdown(self, timeout: float | None = None) -> None:
+        """Drain and stop this process's worker, if any (idempotent)."""
+        await self.in_process.shutdown(timeout)
+
+    async def restart(self) -> Worker | None:
+        """Shut down, then start again if the execution mode runs jobs in this process."""
+        return await self.in_process.restart()
+
+    async def _async_url(self) -> str:
+        return self._url if self._url is not None else await asyncio.to_thread(self.database_url)
+
+    def _after_fork(self) -> None:
+        """In a forked child: drop, without closing, what belongs to the parent (its pools, worker,
+        sync-bridge thread, locks held at fork time); closing would act on the parent's sockets."""
+        _fork_leftovers.append((self._databases, self.bridge, self._inline_executor))
+        self._databases = weakref.WeakKeyDictionary()
+        self.bridge = SyncBridge()
+        self._url_lock = threading.Lock()
+        self._inline_executor = None
+        self.process_id = uuid.uuid4()
+        self.in_process.after_fork()
+
 
 _runtime: Runtime | None = None
+_fork_leftovers: list[object] = []  # a forked child's references to its parent's pools
 _runtime_lock = threading.Lock()
 
 
@@ -217,6 +255,7 @@ def get_runtime() -> Runtime:
         if _runtime is None:
             _runtime = Runtime()
             atexit.register(_runtime.bridge.stop)
+            os.register_at_fork(after_in_child=_runtime._after_fork)
         return _runtime
 
 

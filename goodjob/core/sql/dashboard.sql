@@ -1,0 +1,256 @@
+-- The dashboard's queries, by name (store.py reads every sql/*.sql file; names are global).
+--
+-- Tabs. Every job is in exactly one tab, so the tab counts add up to the total:
+--   scheduled  state = 'queued' AND error IS NULL AND scheduled_at > now
+--   queued     state = 'queued' AND error IS NULL AND scheduled_at <= now     (due, waiting for a worker)
+--   retried    state = 'queued' AND error IS NOT NULL   (its last attempt failed or was interrupted;
+--              it runs again at scheduled_at)
+--   running, succeeded, discarded: state = the tab's name
+--
+-- The list and count queries name the tab as parameter $1 and spell out every tab's predicate, OR-ed.
+-- The dashboard runs them with plan_cache_mode = force_custom_plan (dashboard_read_session), so the
+-- planner sees $1 as a constant, folds the other tabs' branches (and the IS NULL filter branches)
+-- away, and picks the tab's own partial index. Without that setting a generic plan could not.
+--
+-- Lists are keyset-paginated on (sort_at, id): newest first by created_at, except that the queued tab
+-- sorts by scheduled_at (newest due first) and the scheduled tab by scheduled_at ascending (next to
+-- run first: none of them has happened yet). "_desc" and "_asc" read in either direction from an
+-- optional cursor ($7, $8); the dashboard reverses the rows of a backwards read.
+
+-- name: dashboard_read_session
+-- Per read transaction: custom plans (see above) and a ceiling on a pathological search.
+SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
+       set_config('statement_timeout', $1, true);
+
+-- name: dashboard_jobs_desc
+SELECT id, queue_name, priority, job_class, state, scheduled_at, performed_at, finished_at,
+       left(error, 300) AS error, error_event, executions_count, created_at,
+       left(serialized_params::text, 300) AS params,
+       CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END AS sort_at
+FROM good_jobs
+WHERE (($1 = 'scheduled' AND state = 'queued' AND error IS NULL AND scheduled_at > $2)
+    OR ($1 = 'queued' AND state = 'queued' AND error IS NULL AND scheduled_at <= $2)
+    OR ($1 = 'retried' AND state = 'queued' AND error IS NOT NULL)
+    OR ($1 IN ('running', 'succeeded', 'discarded') AND state = $1))
+  AND ($3::text IS NULL OR queue_name = $3)
+  AND ($4::text IS NULL OR job_class = $4)
+  AND ($5::uuid IS NULL OR id = $5)
+  AND ($6::text IS NULL OR serialized_params::text ILIKE $6 OR error ILIKE $6 OR id::text ILIKE $6)
+  AND ($7::timestamptz IS NULL
+       OR (CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id) < ($7, $8::uuid))
+  AND ($10::timestamptz IS NULL OR created_at <= $10)
+ORDER BY CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END DESC, id DESC
+LIMIT $9;
+
+-- name: dashboard_jobs_asc
+SELECT id, queue_name, priority, job_class, state, scheduled_at, performed_at, finished_at,
+       left(error, 300) AS error, error_event, executions_count, created_at,
+       left(serialized_params::text, 300) AS params,
+       CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END AS sort_at
+FROM good_jobs
+WHERE (($1 = 'scheduled' AND state = 'queued' AND error IS NULL AND scheduled_at > $2)
+    OR ($1 = 'queued' AND state = 'queued' AND error IS NULL AND scheduled_at <= $2)
+    OR ($1 = 'retried' AND state = 'queued' AND error IS NOT NULL)
+    OR ($1 IN ('running', 'succeeded', 'discarded') AND state = $1))
+  AND ($3::text IS NULL OR queue_name = $3)
+  AND ($4::text IS NULL OR job_class = $4)
+  AND ($5::uuid IS NULL OR id = $5)
+  AND ($6::text IS NULL OR serialized_params::text ILIKE $6 OR error ILIKE $6 OR id::text ILIKE $6)
+  AND ($7::timestamptz IS NULL
+       OR (CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id) > ($7, $8::uuid))
+  AND ($10::timestamptz IS NULL OR created_at <= $10)
+ORDER BY CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id
+LIMIT $9;
+
+-- name: dashboard_all_jobs_desc
+-- The "all" tab merges one (state, created_at, id) index scan per state, each stopping at the limit,
+-- instead of needing an index over every row on the hot path. The parameters are those of
+-- dashboard_jobs_desc without the tab and the time ($1, $2), renumbered.
+SELECT j.*, j.created_at AS sort_at
+FROM unnest(ARRAY['queued', 'running', 'succeeded', 'discarded']) AS s(state)
+CROSS JOIN LATERAL (
+    SELECT id, queue_name, priority, job_class, state, scheduled_at, performed_at, finished_at,
+           left(error, 300) AS error, error_event, executions_count, created_at,
+           left(serialized_params::text, 300) AS params
+    FROM good_jobs
+    WHERE state = s.state
+      AND ($1::text IS NULL OR queue_name = $1)
+      AND ($2::text IS NULL OR job_class = $2)
+      AND ($3::uuid IS NULL OR id = $3)
+      AND ($4::text IS NULL OR serialized_params::text ILIKE $4 OR error ILIKE $4 OR id::text ILIKE $4)
+      AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6::uuid))
+      AND ($8::timestamptz IS NULL OR created_at <= $8)
+    ORDER BY created_at DESC, id DESC
+    LIMIT $7
+) AS j
+ORDER BY j.created_at DESC, j.id DESC
+LIMIT $7;
+
+-- name: dashboard_all_jobs_asc
+SELECT j.*, j.created_at AS sort_at
+FROM unnest(ARRAY['queued', 'running', 'succeeded', 'discarded']) AS s(state)
+CROSS JOIN LATERAL (
+    SELECT id, queue_name, priority, job_class, state, scheduled_at, performed_at, finished_at,
+           left(error, 300) AS error, error_event, executions_count, created_at,
+           left(serialized_params::text, 300) AS params
+    FROM good_jobs
+    WHERE state = s.state
+      AND ($1::text IS NULL OR queue_name = $1)
+      AND ($2::text IS NULL OR job_class = $2)
+      AND ($3::uuid IS NULL OR id = $3)
+      AND ($4::text IS NULL OR serialized_params::text ILIKE $4 OR error ILIKE $4 OR id::text ILIKE $4)
+      AND ($5::timestamptz IS NULL OR (created_at, id) > ($5, $6::uuid))
+      AND ($8::timestamptz IS NULL OR created_at <= $8)
+    ORDER BY created_at, id
+    LIMIT $7
+) AS j
+ORDER BY j.created_at, j.id
+LIMIT $7;
+
+-- name: dashboard_count_jobs
+-- One tab's count, exact up to $7 rows and capped there: an index-only scan of at most $7 entries.
+SELECT count(*) AS n FROM (
+    SELECT 1 FROM good_jobs
+    WHERE (($1 = 'scheduled' AND state = 'queued' AND error IS NULL AND scheduled_at > $2)
+        OR ($1 = 'queued' AND state = 'queued' AND error IS NULL AND scheduled_at <= $2)
+        OR ($1 = 'retried' AND state = 'queued' AND error IS NOT NULL)
+        OR ($1 IN ('running', 'succeeded', 'discarded') AND state = $1))
+      AND ($3::text IS NULL OR queue_name = $3)
+      AND ($4::text IS NULL OR job_class = $4)
+      AND ($5::uuid IS NULL OR id = $5)
+      AND ($6::text IS NULL OR serialized_params::text ILIKE $6 OR error ILIKE $6 OR id::text ILIKE $6)
+    LIMIT $7
+) AS capped;
+
+-- name: dashboard_state_estimates
+-- Rows per state as the planner estimates them (reltuples x the column's most-common-value
+-- frequencies, kept by autovacuum's ANALYZE): shown when an exact count reached its cap.
+SELECT mcv.state, (mcv.freq * greatest(c.reltuples, 0))::bigint AS estimate
+FROM pg_class AS c
+JOIN pg_stats AS st ON st.schemaname = current_schema() AND st.tablename = 'good_jobs' AND st.attname = 'state'
+CROSS JOIN LATERAL unnest(st.most_common_vals::text::text[], st.most_common_freqs) AS mcv(state, freq)
+WHERE c.oid = 'good_jobs'::regclass;
+
+-- name: dashboard_job
+SELECT id, queue_name, priority, job_class, jsonb_pretty(serialized_params) AS params, state,
+       scheduled_at, performed_at, finished_at, error, error_event, executions_count, concurrency_key,
+       cron_key, cron_at, batch_id, labels, locked_by_id, locked_at, created_at, updated_at
+FROM good_jobs WHERE id = $1;
+
+-- name: dashboard_job_executions
+SELECT e.id, e.attempt, e.process_id, e.queue_name, e.scheduled_at, e.started_at, e.finished_at,
+       e.duration_ms, e.outcome, e.error_class, e.error, e.error_backtrace,
+       p.hostname AS process_hostname, p.pid AS process_pid
+FROM good_job_executions AS e
+LEFT JOIN good_job_processes AS p ON p.id = e.process_id
+WHERE e.job_id = $1
+ORDER BY e.id;
+
+-- name: dashboard_job_process
+-- The process holding a running job (its row disappears when the process stops).
+SELECT id, hostname, pid FROM good_job_processes WHERE id = $1;
+
+-- name: dashboard_throughput
+-- Executions finished in [$1, $2) per $3-second slot (counted from $1) and outcome. An index-only scan
+-- of good_job_executions (finished_at, outcome).
+SELECT floor(extract(epoch FROM finished_at - $1::timestamptz) / $3)::int AS slot, outcome, count(*) AS n
+FROM good_job_executions
+WHERE finished_at >= $1 AND finished_at < $2
+GROUP BY 1, 2;
+
+-- name: dashboard_active_queue_names
+-- Queues with waiting, scheduled or running jobs: a loose index scan over the queued rows (one probe
+-- per distinct queue) plus the few running rows.
+WITH RECURSIVE qs(name) AS (
+    (SELECT queue_name FROM good_jobs WHERE state = 'queued' ORDER BY queue_name LIMIT 1)
+    UNION ALL
+    SELECT (SELECT queue_name FROM good_jobs
+            WHERE state = 'queued' AND queue_name > qs.name ORDER BY queue_name LIMIT 1)
+    FROM qs WHERE qs.name IS NOT NULL
+)
+SELECT name FROM qs WHERE name IS NOT NULL
+UNION
+SELECT DISTINCT queue_name FROM good_jobs WHERE state = 'running';
+
+-- name: dashboard_queue_stats
+-- Per queue ($1): due jobs (capped at $3), the oldest due time, scheduled jobs (capped), running jobs.
+SELECT q.name,
+       (SELECT count(*) FROM (SELECT 1 FROM good_jobs
+                              WHERE state = 'queued' AND queue_name = q.name AND scheduled_at <= $2
+                              LIMIT $3) AS w) AS waiting,
+       (SELECT min(scheduled_at) FROM good_jobs
+        WHERE state = 'queued' AND queue_name = q.name AND scheduled_at <= $2) AS oldest_waiting_at,
+       (SELECT count(*) FROM (SELECT 1 FROM good_jobs
+                              WHERE state = 'queued' AND queue_name = q.name AND scheduled_at > $2
+                              LIMIT $3) AS s) AS scheduled,
+       (SELECT count(*) FROM good_jobs WHERE state = 'running' AND queue_name = q.name) AS running
+FROM unnest($1::text[]) AS q(name)
+ORDER BY q.name;
+
+-- name: dashboard_processes
+SELECT p.id, p.hostname, p.pid, p.queues, p.max_threads, p.execution_mode, p.started_at, p.heartbeat_at,
+       (SELECT count(*) FROM good_jobs AS j WHERE j.state = 'running' AND j.locked_by_id = p.id) AS running
+FROM good_job_processes AS p
+ORDER BY p.started_at, p.id;
+
+-- name: dashboard_get_setting
+SELECT value::text AS value FROM good_job_settings WHERE key = $1;
+
+-- name: dashboard_set_paused_queues
+-- Add ($2 true) or remove ($2 false) queue $1 in the 'paused_queues' setting (a JSON array of names)
+-- and tell every worker at once: NOTIFY {"paused": true} (workers re-read the setting).
+WITH changed AS (
+    INSERT INTO good_job_settings AS s (key, value, updated_at)
+    VALUES ('paused_queues', CASE WHEN $2::bool THEN jsonb_build_array($1::text) ELSE '[]'::jsonb END, $3)
+    ON CONFLICT (key) DO UPDATE
+    SET value = (SELECT coalesce(jsonb_agg(DISTINCT name ORDER BY name), '[]'::jsonb)
+                 FROM (SELECT jsonb_array_elements_text(s.value) AS name
+                       UNION SELECT $1::text WHERE $2::bool) AS names
+                 WHERE $2::bool OR name <> $1::text),
+        updated_at = $3
+    RETURNING value
+)
+SELECT value::text AS value, pg_notify('good_job', '{"paused": true}') IS NULL AS notified FROM changed;
+
+-- name: dashboard_retry_jobs
+-- Discarded -> queued and due now; its executions (the history) stay. NOTIFY per queue, in the
+-- enqueue format, so that idle workers claim at once.
+WITH moved AS (
+    UPDATE good_jobs
+    SET state = 'queued', scheduled_at = $2, finished_at = NULL, error = NULL, error_event = NULL,
+        locked_by_id = NULL, locked_at = NULL, updated_at = $2
+    WHERE id = ANY($1::uuid[]) AND state = 'discarded'
+    RETURNING id, queue_name
+), notified AS (
+    SELECT pg_notify('good_job', json_build_object(
+               'queue', queue_name, 'at', extract(epoch FROM $2::timestamptz), 'count', count(*))::text)
+    FROM moved GROUP BY queue_name
+)
+SELECT id, (SELECT count(*) FROM notified) AS queues FROM moved;
+
+-- name: dashboard_discard_jobs
+-- Any queued job (scheduled, due or retried) -> discarded; a running job is left to its worker.
+UPDATE good_jobs
+SET state = 'discarded', finished_at = $2, error = $3, error_event = 'discarded', updated_at = $2
+WHERE id = ANY($1::uuid[]) AND state = 'queued'
+RETURNING id;
+
+-- name: dashboard_run_jobs_now
+-- A queued job whose time is in the future becomes due now, and the workers hear of it.
+WITH moved AS (
+    UPDATE good_jobs SET scheduled_at = $2, updated_at = $2
+    WHERE id = ANY($1::uuid[]) AND state = 'queued' AND scheduled_at > $2
+    RETURNING id, queue_name
+), notified AS (
+    SELECT pg_notify('good_job', json_build_object(
+               'queue', queue_name, 'at', extract(epoch FROM $2::timestamptz), 'count', count(*))::text)
+    FROM moved GROUP BY queue_name
+)
+SELECT id, (SELECT count(*) FROM notified) AS queues FROM moved;
+
+-- name: dashboard_delete_jobs
+-- Finished jobs only; their executions go by cascade.
+DELETE FROM good_jobs WHERE id = ANY($1::uuid[]) AND state IN ('succeeded', 'discarded') RETURNING id;
+
+-- name: dashboard_job_states
+SELECT id, state, scheduled_at, error FROM good_jobs WHERE id = ANY($1::uuid[]);

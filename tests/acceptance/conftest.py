@@ -1,0 +1,82 @@
+"""Acceptance fixtures: real `goodjob start` subprocesses against the test database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SIDE_EFFECTS = """
+CREATE TABLE IF NOT EXISTS side_effects (
+    id bigserial PRIMARY KEY, job_id uuid, marker text, pid int, attempt int,
+    at timestamptz NOT NULL DEFAULT clock_timestamp()
+)"""
+
+
+def child_env(database_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOOD_JOB_")}
+    env.update(
+        GOOD_JOB_DATABASE_URL=database_url,
+        PYTHONPATH=os.pathsep.join([str(ROOT / "tests"), str(ROOT)]),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+class Workers:
+    def __init__(self, database_url: str, tmp_path: Path) -> None:
+        self.database_url = database_url
+        self.tmp_path = tmp_path
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        log = open(self.tmp_path / f"worker{len(self.procs)}.log", "w+")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "goodjob", "start", *args],
+            env=child_env(self.database_url, **(env or {})),
+            stdout=log, stderr=subprocess.STDOUT, text=True, cwd=self.tmp_path,
+        )
+        proc.log_path = log.name  # type: ignore[attr-defined]
+        self.procs.append(proc)
+        return proc
+
+    @staticmethod
+    def output(proc: subprocess.Popen[str]) -> str:
+        return Path(proc.log_path).read_text()  # type: ignore[attr-defined]
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def workers(database_url: str, tmp_path: Path) -> Iterator[Workers]:
+    w = Workers(database_url, tmp_path)
+    yield w
+    w.stop_all()
+
+
+@pytest.fixture
+def run_cli(database_url: str, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "goodjob", *args], env=child_env(database_url, **(env or {})),
+            capture_output=True, text=True, timeout=timeout, cwd=tmp_path,
+        )
+
+    return run
