@@ -147,8 +147,8 @@ async def run_worker(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
-    for sig in _early_signals:
-        on_signal(sig)
+    for early in _early_signals:
+        on_signal(early)
 
     probe = None
     if config.probe_port is not None:

@@ -38,7 +38,7 @@ class Workers:
         self.procs: list[subprocess.Popen[str]] = []
 
     def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        log = open(self.tmp_path / f"worker{len(self.procs)}.log", "w+")  # noqa: SIM115
+        log = open(self.tmp_path / f"worker{len(self.procs)}.log", "w+")
         proc = subprocess.Popen(
             [sys.executable, "-m", "goodjob", "start", *args],
             env=child_env(self.database_url, **(env or {})),
