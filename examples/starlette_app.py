@@ -6,8 +6,10 @@ Run it from this directory (after ``goodjob migrate``)::
         uvicorn starlette_app:app
 
 then ``curl -X POST 'localhost:8000/signup?email=ada@example.com'`` and open
-http://localhost:8000/good_job/. Without ``GOOD_JOB_EXECUTION_MODE`` (external mode) the jobs wait
-for ``goodjob start --import jobs``.
+http://localhost:8000/good_job/ (the dashboard refuses everyone until you set
+``GOOD_JOB_DASHBOARD_USERNAME`` and ``GOOD_JOB_DASHBOARD_PASSWORD``). Without
+``GOOD_JOB_EXECUTION_MODE`` (external mode) the jobs wait for ``goodjob start --import jobs``.
+``goodjob.lifespan`` also closes the mounted dashboard's database pool when the server stops.
 """
 
 from __future__ import annotations

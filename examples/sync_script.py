@@ -3,10 +3,11 @@
     python sync_script.py photo1.png photo2.png
 
 ``perform_later_sync`` needs no event loop; it runs goodjob's async core on a private background
-thread. In the default ``external`` mode the jobs wait for ``goodjob start --import jobs``; with
-``GOOD_JOB_EXECUTION_MODE=async`` this script performs them itself and, at exit, waits for them to
-finish (up to ``GOOD_JOB_SHUTDOWN_TIMEOUT``). ``async_server`` behaves as external here: a script
-is not a web server.
+thread. In the default ``external`` mode the jobs wait for ``goodjob start --import jobs``.
+``async_server`` behaves as external here: a script is not a web server. With
+``GOOD_JOB_EXECUTION_MODE=async`` the script also runs a worker on that background thread while it
+lives; at exit it lets running jobs finish (up to ``GOOD_JOB_SHUTDOWN_TIMEOUT``) and leaves the rest
+queued for the next worker.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from goodjob.asgi import lifespan, restart, restart_sync, shutdown, shutdown_sync
+from goodjob.core.concurrency import Concurrency
 from goodjob.core.config import Config, configure, current_config, reset_configuration
 from goodjob.core.errors import (
     AlreadyRunningError,
@@ -21,6 +22,7 @@ from goodjob.core.errors import (
     SerializationError,
     UnknownJobError,
 )
+from goodjob.core.events import Event, subscribe
 from goodjob.core.policy import discard_on, rescue_from, retry_on
 from goodjob.core.retry import exponentially_longer, polynomially_longer
 from goodjob.core.runtime import get_runtime
@@ -78,19 +80,25 @@ def cleanup_preserved_jobs_sync(*, older_than: float | None = None) -> int:
 def __getattr__(name: str) -> Any:
     # The dashboard pulls in Starlette and Jinja2: import it only when asked for.
     if name in ("dashboard", "create_dashboard"):
-        from goodjob import dashboard as dashboard_module
+        import importlib
 
-        return getattr(dashboard_module, name)
+        # `from goodjob import dashboard` here would call this __getattr__ again (endless recursion).
+        value = getattr(importlib.import_module("goodjob.dashboard"), name)
+        # Importing the subpackage bound `goodjob.dashboard` to the module; the public name is the app.
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'goodjob' has no attribute {name!r}")
 
 
 __all__ = [
     "AlreadyRunningError",
+    "Concurrency",
     "Config",
     "ConfigurationError",
     "ConfiguredJob",
     "EnqueueAborted",
     "Enqueued",
+    "Event",
     "GoodJobError",
     "Job",
     "JobFunction",
@@ -126,4 +134,5 @@ __all__ = [
     "retry_on",
     "shutdown",
     "shutdown_sync",
+    "subscribe",
 ]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
@@ -108,6 +109,7 @@ async def _session(inner: Callable[[Any], AbstractAsyncContextManager[Any]] | No
                 finally:
                     await runtime.shutdown()
     finally:
+        await _close_dashboard()
         await runtime.close_database()  # this loop's pool: the server is about to close the loop
 
 
@@ -119,6 +121,17 @@ async def _start() -> Worker | None:
         log.debug("goodjob: execution_mode=%s: the lifespan starts no workers", mode)
         return None
     return await runtime.start_worker(mode)
+
+
+async def _close_dashboard() -> None:
+    """Close the ready-made ``goodjob.dashboard`` if the app mounted it: a mounted app gets no
+    lifespan events of its own, and its pool lives on this loop. (It reopens on the next request.)"""
+    close = getattr(sys.modules.get("goodjob.dashboard"), "close", None)
+    if close is not None:
+        try:
+            await close()
+        except Exception:
+            log.exception("goodjob: closing the dashboard failed")
 
 
 class LifespanMiddleware:
@@ -161,7 +174,8 @@ class LifespanMiddleware:
 async def shutdown(timeout: float | None = None) -> None:
     """Drain and stop this process's workers: stop claiming, wait up to ``timeout`` seconds (default
     ``shutdown_timeout``; -1 forever, 0 not at all) for running jobs, interrupt the rest (they run
-    again). Idempotent; a concurrent second call waits for the first."""
+    again). Idempotent; a concurrent second call waits for the first. In ``async`` mode, later
+    enqueues no longer start a worker by themselves; ``restart()`` does."""
     await get_runtime().shutdown(timeout)
 
 

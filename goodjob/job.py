@@ -16,7 +16,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 from uuid import UUID
 
-from goodjob.core import registry
+from goodjob.core import events, registry
+from goodjob.core.concurrency import Concurrency
+from goodjob.core.concurrency import resolve as resolve_concurrency
 from goodjob.core.db import Executor
 from goodjob.core.enqueue import JobRequest
 from goodjob.core.policy import Rule
@@ -56,6 +58,7 @@ class Job:
     timeout: ClassVar[float | None] = None
     labels: ClassVar[Sequence[str]] = ()
     error_policy: ClassVar[Sequence[Rule]] = ()
+    concurrency: ClassVar[Concurrency | None] = None  # limits and throttles by key (core/concurrency.py)
     job_name: ClassVar[str] = "goodjob.job.Job"
 
     # Per-instance state, set when a job is built for enqueue or for perform.
@@ -248,6 +251,7 @@ class ConfiguredJob:
         job.scheduled_at = req.scheduled_at
         job.__dict__["queue_name"] = req.queue_name
         job.__dict__["priority"] = req.priority
+        req.concurrency_key, req.concurrency = resolve_concurrency(self.cls, job)  # once, at enqueue
         return PendingJob(job, req, o.get("connection"))
 
     async def perform_later(self, *args: Any, **kwargs: Any) -> Enqueued:
@@ -264,10 +268,9 @@ class ConfiguredJob:
 
 async def _enqueue(pending: PendingJob) -> Enqueued:
     job, req = pending.job, pending.request
-    refused = _refused(req, "before_enqueue refused it")
     try:
         if await maybe_await(job.before_enqueue()) is False:
-            return refused
+            return _refused(req, "before_enqueue refused it")  # built here: it emits enqueue_refused
     except EnqueueAborted as exc:
         return _refused(req, str(exc) or "before_enqueue refused it")
 
@@ -281,6 +284,8 @@ async def _enqueue(pending: PendingJob) -> Enqueued:
 
 
 def _refused(req: JobRequest, reason: str) -> Enqueued:
+    events.emit("enqueue_refused", job_id=req.id, job_class=req.job_class, queue_name=req.queue_name,
+                reason=reason)
     return Enqueued(
         req.id, req.queue_name, req.priority, req.scheduled_at or datetime.now(UTC), False, reason
     )
@@ -293,6 +298,9 @@ async def perform_all_later(jobs: Iterable[PendingJob], *, connection: Executor 
     order = []
     for pending in jobs:
         order.append(pending.request.id)
+        if type(pending.job).before_enqueue is Job.before_enqueue:
+            accepted.append(pending)  # the common case: no callback to run
+            continue
         try:
             ok = await maybe_await(pending.job.before_enqueue()) is not False
         except EnqueueAborted as exc:
@@ -305,7 +313,8 @@ async def perform_all_later(jobs: Iterable[PendingJob], *, connection: Executor 
     enqueued = await get_runtime().enqueue_many([p.request for p in accepted], connection)
     for pending, result in zip(accepted, enqueued, strict=True):
         results[result.id] = result
-        await maybe_await(pending.job.after_enqueue())
+        if result and type(pending.job).after_enqueue is not Job.after_enqueue:
+            await maybe_await(pending.job.after_enqueue())
     return [results[i] for i in order]
 
 
@@ -351,6 +360,7 @@ def job(
     timeout: float | None = ...,
     labels: Sequence[str] = ...,
     error_policy: Sequence[Rule] = ...,
+    concurrency: Concurrency | None = ...,
     name: str | None = ...,
     base: type[Job] = ...,
 ) -> Callable[[Callable[P, R]], JobFunction[P, R]]: ...
@@ -369,6 +379,7 @@ def _make_function_job(
     timeout: float | None = None,
     labels: Sequence[str] | None = None,
     error_policy: Sequence[Rule] | None = None,
+    concurrency: Concurrency | None = None,
     name: str | None = None,
     base: type[Job] = Job,
 ) -> JobFunction[Any, Any]:
@@ -394,6 +405,7 @@ def _make_function_job(
         ("queue_name", queue), ("priority", priority), ("timeout", timeout),
         ("labels", tuple(labels) if labels is not None else None),
         ("error_policy", tuple(error_policy) if error_policy is not None else None),
+        ("concurrency", concurrency),
     ):
         if value is not None:
             attrs[key] = value

@@ -169,6 +169,9 @@ async def run_worker(config: Config) -> int:
         await runtime.close_database()
         raise
 
+    # Jobs of this process that enqueue jobs in an async mode hand them to this worker (fast path)
+    # rather than starting a second in-process worker.
+    runtime.in_process.attach(worker)
     idle_task = None
     if config.idle_timeout:
         idle_task = loop.create_task(_idle_watch(worker, config.idle_timeout, stop))

@@ -4,10 +4,19 @@ operators clicking at once cannot, say, retry a job that was just deleted."""
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import functools
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+from uuid import UUID
 
-from goodjob.core import store
-from goodjob.core.db import Executor
+from goodjob.core import events, store
+from goodjob.core.db import Connection, Executor, Pool, PostgresError, is_connection
 
 CLEANUP_BATCH = 1000
 
@@ -24,4 +33,309 @@ async def cleanup_preserved_jobs(
         deleted = await store.cleanup_batch(ex, cutoff, batch_size)
         total += deleted
         if deleted < batch_size:
+            events.emit("cleanup", deleted=total, cutoff=cutoff)
             return total
+
+
+# --- dashboard: reads ---------------------------------------------------------------------------
+
+#: The job list's tabs. Every job is in exactly one of the six state tabs (see sql/dashboard.sql).
+TABS: tuple[str, ...] = ("all", "scheduled", "queued", "running", "retried", "succeeded", "discarded")
+#: Counts are exact up to this many rows, then shown as "10,000+": a capped count is an index-only
+#: scan of at most this many entries, whatever the table size.
+COUNT_CAP = 10_000
+#: A single statement may not run longer than this (a search is a scan; see JobFilter).
+READ_TIMEOUT_MS = 5_000
+SEARCH_COUNT_TIMEOUT_MS = 300
+_QUERY_CANCELED = "57014"
+
+
+def job_status(state: str, scheduled_at: datetime, error: str | None, now: datetime) -> str:
+    """The tab a job belongs to: its state, with queued split into scheduled, queued and retried."""
+    if state != "queued":
+        return state
+    if error is not None:
+        return "retried"
+    return "scheduled" if scheduled_at > now else "queued"
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """What the job list shows: a tab, optional exact queue and class, and a search term.
+
+    A search term that is a UUID finds that job by id (an index lookup). Any other term matches,
+    case-insensitively, a substring of the arguments' JSON, the error text or the id: that is a scan
+    of the tab in list order, so it stops when a page is full but may read every row of the tab when
+    nothing matches; ``READ_TIMEOUT_MS`` bounds it.
+    """
+
+    state: str = "all"
+    queue: str | None = None
+    job_class: str | None = None
+    search: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.state not in TABS:
+            raise ValueError(f"unknown job state {self.state!r}; expected one of {', '.join(TABS)}")
+
+    @property
+    def ascending(self) -> bool:
+        """Scheduled jobs list next-to-run first; every other tab newest first."""
+        return self.state == "scheduled"
+
+    @property
+    def search_id(self) -> UUID | None:
+        try:
+            return UUID(self.search) if self.search else None
+        except ValueError:
+            return None
+
+    @property
+    def search_pattern(self) -> str | None:
+        if not self.search or self.search_id is not None:
+            return None
+        escaped = self.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return f"%{escaped}%"
+
+    def params(self) -> dict[str, Any]:
+        return {"queue": self.queue, "job_class": self.job_class, "search_id": self.search_id,
+                "pattern": self.search_pattern}
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A keyset position in a tab: the sort time and id of a row (exclusive bound)."""
+
+    at: datetime
+    id: UUID
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[dict[str, Any]]
+    next: Cursor | None  # more rows follow the last one, in list order
+    prev: Cursor | None  # rows precede the first one
+
+
+@dataclass(frozen=True)
+class Count:
+    n: int | None  # None: the count timed out (a search over a huge tab)
+    capped: bool = False
+
+
+@contextlib.asynccontextmanager
+async def reading(ex: Executor, timeout_ms: int = READ_TIMEOUT_MS) -> AsyncIterator[Connection]:
+    """A read-only transaction set up for the dashboard's queries (custom plans, a time limit)."""
+    async with _connection(ex) as conn, conn.transaction(readonly=True):
+        await store.dashboard_read_session(conn, timeout_ms)
+        yield conn
+
+
+async def list_jobs(
+    conn: Connection, f: JobFilter, *, after: Cursor | None = None, before: Cursor | None = None,
+    limit: int = 50, now: datetime | None = None, created_before: datetime | None = None,
+) -> JobPage:
+    """One page of ``f`` in list order, after ``after`` or before ``before`` (keyset pagination)."""
+    now = now or datetime.now(UTC)
+    backwards = before is not None
+    cursor = before if before is not None else after
+    rows = await store.dashboard_jobs(
+        conn, tab=f.state, now=now, **f.params(), after=(cursor.at, cursor.id) if cursor else None,
+        limit=limit + 1, created_before=created_before, ascending=f.ascending != backwards,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    jobs = [dict(r, status=job_status(r["state"], r["scheduled_at"], r["error"], now)) for r in rows]
+    first = Cursor(rows[0]["sort_at"], rows[0]["id"]) if rows else None
+    last = Cursor(rows[-1]["sort_at"], rows[-1]["id"]) if rows else None
+    if backwards:
+        return JobPage(jobs, next=last if before is not None else None, prev=first if more else None)
+    return JobPage(jobs, next=last if more else None, prev=first if after is not None else None)
+
+
+async def count_tabs(
+    conn: Connection, f: JobFilter, *, now: datetime | None = None, cap: int = COUNT_CAP
+) -> dict[str, Count]:
+    """Each tab's count under ``f``'s queue, class and search (exact up to ``cap``); "all" sums them.
+
+    With a search term each count gets a short time limit, and shows as unknown when it runs out.
+    """
+    now = now or datetime.now(UTC)
+    counts: dict[str, Count] = {}
+    for tab in TABS[1:]:
+        query = functools.partial(store.dashboard_count_jobs, conn, tab=tab, now=now, **f.params(), cap=cap)
+        n = await (query() if f.search_pattern is None else _with_timeout(conn, SEARCH_COUNT_TIMEOUT_MS, query))
+        counts[tab] = Count(n, capped=n is not None and n >= cap)
+    known = [c.n for c in counts.values() if c.n is not None]
+    total = sum(known) if len(known) == len(counts) else None
+    counts["all"] = Count(total, capped=any(c.capped for c in counts.values()))
+    return counts
+
+
+async def state_estimates(ex: Executor) -> dict[str, int]:
+    """Rows per state from the planner's statistics: what the overview shows past the count cap."""
+    return await store.dashboard_state_estimates(ex)
+
+
+async def job_detail(ex: Executor, job_id: UUID, *, now: datetime | None = None) -> dict[str, Any] | None:
+    """A job with its pretty-printed arguments, every execution, and the process running it."""
+    job = await store.dashboard_job(ex, job_id)
+    if job is None:
+        return None
+    executions = [dict(e) for e in await store.dashboard_job_executions(ex, job_id)]
+    process = await store.dashboard_job_process(ex, job["locked_by_id"]) if job["locked_by_id"] else None
+    status = job_status(job["state"], job["scheduled_at"], job["error"], now or datetime.now(UTC))
+    return dict(job, status=status, executions=executions, process=dict(process) if process else None)
+
+
+async def throughput(ex: Executor, since: datetime, until: datetime, slot_seconds: float) -> list[tuple[int, str, int]]:
+    """Executions finished in [since, until) as (slot number, outcome, count)."""
+    return [(r["slot"], r["outcome"], r["n"]) for r in await store.dashboard_throughput(ex, since, until, slot_seconds)]
+
+
+async def queues(ex: Executor, *, now: datetime | None = None, cap: int = COUNT_CAP) -> list[dict[str, Any]]:
+    """Every queue with waiting, scheduled or running jobs, or paused: counts, latency, paused flag."""
+    now = now or datetime.now(UTC)
+    paused = await paused_queues(ex)
+    names = sorted(set(await store.dashboard_active_queue_names(ex)) | set(paused))
+    out = []
+    for r in await store.dashboard_queue_stats(ex, names, now, cap):
+        oldest = r["oldest_waiting_at"]
+        out.append(dict(r, paused=r["name"] in paused, capped=r["waiting"] >= cap,
+                        latency=(now - oldest).total_seconds() if oldest is not None else None))
+    return out
+
+
+async def processes(ex: Executor) -> list[dict[str, Any]]:
+    return [dict(r) for r in await store.dashboard_processes(ex)]
+
+
+async def paused_queues(ex: Executor) -> list[str]:
+    """The 'paused_queues' setting: queue names workers do not claim from."""
+    raw = await store.dashboard_get_setting(ex, PAUSED_QUEUES)
+    value = json.loads(raw) if raw else []
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+# --- dashboard: actions -------------------------------------------------------------------------
+
+PAUSED_QUEUES = "paused_queues"
+DISCARD_ERROR = "discarded by operator"
+#: Which statuses each action applies to (the SQL checks the same in its WHERE clause).
+ACTIONS: dict[str, tuple[str, ...]] = {
+    "retry": ("discarded",),
+    "discard": ("scheduled", "queued", "retried"),
+    "run_now": ("scheduled", "retried"),
+    "delete": ("succeeded", "discarded"),
+}
+BULK_BATCH = 500
+
+
+@dataclass
+class ActionResult:
+    """What an action did: jobs changed, jobs left alone because of their status, ids not found."""
+
+    action: str
+    changed: int = 0
+    skipped: collections.Counter[str] = field(default_factory=collections.Counter)
+    missing: int = 0
+    more: bool = False  # a bulk action stopped at its time budget; running it again continues
+
+
+async def set_queue_paused(ex: Executor, name: str, paused: bool, *, now: datetime | None = None) -> list[str]:
+    """Pause or resume ``name`` and notify the workers; returns the paused queues."""
+    async with _connection(ex) as conn, conn.transaction():
+        value = json.loads(await store.dashboard_set_paused_queue(conn, name, paused, now or datetime.now(UTC)))
+    return [str(v) for v in value]
+
+
+async def perform(ex: Executor, action: str, ids: list[UUID], *, now: datetime | None = None) -> ActionResult:
+    """Apply ``action`` to ``ids`` in one statement; jobs in another state are counted, not touched."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
+    now = now or datetime.now(UTC)
+    wanted = list(dict.fromkeys(ids))
+    result = ActionResult(action)
+    if not wanted:
+        return result
+    async with _connection(ex) as conn, conn.transaction():
+        changed = set(await _apply(conn, action, wanted, now))
+        rest = [i for i in wanted if i not in changed]
+        states = await store.dashboard_job_states(conn, rest) if rest else {}
+    result.changed = len(changed)
+    for job_id in rest:
+        r = states.get(job_id)
+        if r is None:
+            result.missing += 1
+        else:
+            result.skipped[job_status(r["state"], r["scheduled_at"], r["error"], now)] += 1
+    return result
+
+
+async def perform_matching(
+    ex: Executor, action: str, f: JobFilter, *, created_before: datetime, now: datetime | None = None,
+    batch: int = BULK_BATCH, budget_seconds: float = 20.0,
+) -> ActionResult:
+    """Apply ``action`` to every job matching ``f`` created up to ``created_before``, in batches.
+
+    The batches walk the list with its keyset cursor (each job is visited once, whatever the action
+    does to it) in short transactions. Jobs created after ``created_before`` (the moment the operator
+    confirmed) are left alone, so a busy queue cannot keep the loop going forever; past
+    ``budget_seconds`` it stops and reports ``more``.
+    """
+    total = ActionResult(action)
+    deadline = time.monotonic() + budget_seconds
+    cursor: Cursor | None = None
+    while True:
+        async with reading(ex) as conn:
+            page = await list_jobs(conn, f, after=cursor, limit=batch, now=now, created_before=created_before)
+        if page.jobs:
+            done = await perform(ex, action, [j["id"] for j in page.jobs], now=now)
+            total.changed += done.changed
+            total.missing += done.missing
+            total.skipped.update(done.skipped)
+        if page.next is None:
+            return total
+        cursor = page.next
+        if time.monotonic() > deadline:
+            total.more = True
+            return total
+
+
+async def _apply(conn: Connection, action: str, ids: list[UUID], now: datetime) -> list[UUID]:
+    if action == "retry":
+        return await store.dashboard_retry_jobs(conn, ids, now)
+    if action == "discard":
+        return await store.dashboard_discard_jobs(conn, ids, now, DISCARD_ERROR)
+    if action == "run_now":
+        return await store.dashboard_run_jobs_now(conn, ids, now)
+    return await store.dashboard_delete_jobs(conn, ids)
+
+
+@contextlib.asynccontextmanager
+async def _connection(ex: Executor) -> AsyncIterator[Connection]:
+    """A connection from a pool, or the caller's own connection as is."""
+    if is_connection(ex):
+        yield cast(Connection, ex)
+    else:
+        async with cast(Pool, ex).acquire() as conn:
+            yield conn
+
+
+def is_timeout(err: BaseException) -> bool:
+    """True for a statement stopped by the read timeout (``READ_TIMEOUT_MS``)."""
+    return getattr(err, "sqlstate", None) == _QUERY_CANCELED
+
+
+async def _with_timeout(conn: Connection, timeout_ms: int, query: Callable[[], Awaitable[int]]) -> int | None:
+    """Run ``query`` in a savepoint with its own statement timeout; None if it ran out of time."""
+    try:
+        async with conn.transaction():
+            await store.dashboard_read_session(conn, timeout_ms)
+            return await query()
+    except PostgresError as err:
+        if is_timeout(err):
+            return None
+        raise

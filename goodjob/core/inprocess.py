@@ -81,6 +81,7 @@ class InProcessWorker:
         self._pid = os.getpid()
         self._stopping: concurrent.futures.Future[None] | None = None
         self.server_started = False  # a lifespan or restart() ran: this process is the server
+        self.stopped = False  # shutdown() ran: no lazy start until an explicit start or restart()
         self._warned = False
         self._exit_hook = False
 
@@ -101,6 +102,7 @@ class InProcessWorker:
             if future is None:
                 future = self._future = concurrent.futures.Future()
                 self._loop, self._pid = loop, os.getpid()
+        self.stopped = False
         if not owner:
             return await asyncio.wrap_future(future)
         config = self._config()
@@ -132,6 +134,7 @@ class InProcessWorker:
         """Stop claiming, wait up to ``timeout`` (default ``shutdown_timeout``) for running jobs,
         interrupt the rest. Idempotent; callable from any loop; a second caller waits for the first."""
         with self._lock:
+            self.stopped = True
             future, loop, pid = self._future, self._loop, self._pid
             self._future = self._loop = None
             stopping = self._stopping
@@ -199,7 +202,7 @@ class InProcessWorker:
         mode = self._config().execution_mode
         live = self.live()
         if live is None:
-            if mode == "async":
+            if mode == "async" and not self.stopped:  # not after shutdown (an app's teardown, say)
                 try:
                     await self.start(mode)
                 except Exception:
@@ -265,10 +268,10 @@ class InProcessWorker:
         self._lock = threading.Lock()
         self._future = self._loop = self._stopping = None
         self._pid = os.getpid()
-        self.server_started = self._warned = False  # the exit hook is inherited: keep _exit_hook
+        self.server_started = self.stopped = self._warned = False  # the exit hook is inherited
 
     def reset(self) -> None:
         """Forget everything (tests): a worker still running must have been shut down already."""
         with self._lock:
             self._future = self._loop = self._stopping = None
-        self.server_started = self._warned = False
+        self.server_started = self.stopped = self._warned = False

@@ -19,17 +19,17 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 from uuid import UUID
 
+from goodjob.core import concurrency, events, store
 from goodjob.core import config as config_module
-from goodjob.core import store
 from goodjob.core.config import Config
 from goodjob.core.db import Database, Executor
 from goodjob.core.embedded import resolve_database_url
-from goodjob.core.enqueue import JobRequest, insert, insert_many, utcnow
+from goodjob.core.enqueue import JobRequest, insert, utcnow
 from goodjob.core.executor import JobExecutor
 from goodjob.core.inprocess import ASYNC_MODES, InProcessWorker
 from goodjob.core.recorder import Recorder
 from goodjob.core.types import ClaimedJob, Enqueued, OutcomeKind
-from goodjob.core.worker import Worker
+from goodjob.core.worker import Worker, emit_outcome
 
 log = logging.getLogger("goodjob")
 T = TypeVar("T")
@@ -150,11 +150,19 @@ class Runtime:
         params = req.params_json()  # raises SerializationError before anything is written
         now = utcnow()
         ex = connection if connection is not None else (await self.database()).pool
-        result = await insert(ex, req, params, now)
-        if result and self.config.execution_mode == "inline" and result.scheduled_at <= now:
-            await self.perform_inline_job(req.id, connection)
-        elif result and self.config.execution_mode in ASYNC_MODES:
-            await self.in_process.after_enqueue([result], now, connection)
+        if req.concurrency is not None:
+            result = await concurrency.insert(ex, req, params, now)
+        else:
+            result = await insert(ex, req, params, now)
+        if result and events.active("enqueue"):
+            events.emit("enqueue", job_id=result.id, job_class=req.job_class, queue_name=result.queue_name,
+                        priority=result.priority, scheduled_at=result.scheduled_at)
+        if result:
+            mode = self.config.execution_mode
+            if mode == "inline" and result.scheduled_at <= now:
+                await self.perform_inline_job(req.id, connection)
+            elif mode in ASYNC_MODES:
+                await self.in_process.after_enqueue([result], now, connection)
         return result
 
     async def enqueue_many(
@@ -163,10 +171,15 @@ class Runtime:
         params = [r.params_json() for r in reqs]
         now = utcnow()
         ex = connection if connection is not None else (await self.database()).pool
-        results = await insert_many(ex, reqs, params, now)
+        results = await concurrency.insert_many(ex, reqs, params, now)
+        if events.active("enqueue"):
+            for req, res in zip(reqs, results, strict=True):
+                if res:
+                    events.emit("enqueue", job_id=res.id, job_class=req.job_class, queue_name=res.queue_name,
+                                priority=res.priority, scheduled_at=res.scheduled_at)
         if self.config.execution_mode == "inline":
             for r in results:
-                if r.scheduled_at <= now:
+                if r and r.scheduled_at <= now:
                     await self.perform_inline_job(r.id, connection)
         elif results and self.config.execution_mode in ASYNC_MODES:
             await self.in_process.after_enqueue(results, now, connection)
@@ -191,14 +204,19 @@ class Runtime:
         row = await store.claim_job(ex, job_id, utcnow(), self.process_id)
         if row is None:
             return False
-        outcome = await self._executor().perform(ClaimedJob.from_record(row))
+        job = ClaimedJob.from_record(row)
+        refused = None
+        if job.concurrency_key is not None:  # no claim filter here: check the perform rules now
+            refused = await concurrency.admit(ex, job, concurrency.class_rules(job.job_class))
+        outcome = refused if refused is not None else await self._executor().perform(job)
         recorder = Recorder(self.database, self.process_id, self.config.preserve_job_records)
         await recorder.record([outcome], connection)
+        emit_outcome(outcome)
         if outcome.unhandled and outcome.exception is not None:
             raise outcome.exception
         if outcome.kind is OutcomeKind.INTERRUPTED and outcome.exception is not None:
             raise outcome.exception
-        return True
+        return refused is None
 
     async def perform_inline(self, limit: int | None = None) -> int:
         """Perform the jobs that are due now (inline mode's helper for scheduled jobs)."""

@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from goodjob.core import store
+from goodjob.core.concurrency import PerformGate
 from goodjob.core.db import Database, is_connection_error
 from goodjob.core.executor import JobExecutor
 from goodjob.core.queues import PoolSpec
@@ -55,6 +56,7 @@ class Scheduler:
         self.running: dict[asyncio.Task[None], ClaimedJob] = {}
         self.performed = 0
         self.last_active = asyncio.get_running_loop().time()
+        self.gate = PerformGate(database, recorder.drain, self.wake)  # concurrency perform rules
 
     # --- capacity and wake-ups -------------------------------------------------------------
 
@@ -91,6 +93,7 @@ class Scheduler:
                 wanted = self.free_slots
                 try:
                     rows = await self._claim(wanted)
+                    self.gate.claimed(rows)
                     delay = 0.1
                 except Exception as exc:
                     self._dirty = True
@@ -117,7 +120,7 @@ class Scheduler:
         spec = self.spec
         paused = self._paused()
         if spec.kind == "all":
-            return await store.claim_all(db.pool, limit, now, self.process_id, paused)
+            return await store.concurrency_claim_all(db.pool, limit, now, self.process_id, paused)
         if spec.kind == "include":
             queues = [q for q in spec.queues if q not in paused] if paused else list(spec.queues)
             ordered = spec.ordered
@@ -127,7 +130,7 @@ class Scheduler:
             queues, ordered = [q for q in waiting if q not in skip], False
         if not queues:
             return []
-        return await store.claim_queues(db.pool, limit, now, self.process_id, queues, ordered)
+        return await store.concurrency_claim_queues(db.pool, limit, now, self.process_id, queues, ordered)
 
     def _launch(self, job: ClaimedJob) -> None:
         task = asyncio.get_running_loop().create_task(self._perform(job), name=f"goodjob-job[{job.id}]")
@@ -135,10 +138,12 @@ class Scheduler:
         task.add_done_callback(self._done)
 
     async def _perform(self, job: ClaimedJob) -> None:
-        if self._on_start is not None:
+        refused = await self.gate.admit(job) if job.concurrency_key is not None else None
+        if refused is None and self._on_start is not None:
             self._on_start(job)
-        outcome = await self.executor.perform(job)
+        outcome = refused if refused is not None else await self.executor.perform(job)
         self.recorder.add(outcome)
+        self.gate.finished(job)
         self.performed += 1
         if self._on_finish is not None:
             self._on_finish(outcome)

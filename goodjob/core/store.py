@@ -69,8 +69,7 @@ async def insert_job(
 async def insert_jobs(ex: Executor, columns: tuple[list[Any], ...], now: datetime) -> int:
     """Bulk insert from column arrays (see :func:`goodjob.core.enqueue.bulk_columns`)."""
     row = await ex.fetchrow(sql("insert_jobs"), *columns, now)
-    ids = row["ids"] if row is not None else None
-    return len(ids) if ids else 0
+    return int(row["inserted"]) if row is not None else 0
 
 
 # --- claim --------------------------------------------------------------------------------------
@@ -194,3 +193,176 @@ async def schema_version(ex: Executor) -> int:
 async def cleanup_batch(ex: Executor, cutoff: datetime, limit: int) -> int:
     status = await ex.execute(sql("cleanup_batch"), cutoff, limit)
     return int(status.split()[-1])
+
+
+# --- dashboard ----------------------------------------------------------------------------------
+# The dashboard's reads take the tab name as a parameter; see the header of sql/dashboard.sql for why
+# they must run inside dashboard_read_session (custom plans).
+
+
+async def dashboard_read_session(ex: Executor, statement_timeout_ms: int) -> None:
+    await ex.fetchrow(sql("dashboard_read_session"), f"{int(statement_timeout_ms)}ms")
+
+
+async def dashboard_jobs(
+    ex: Executor, *, tab: str, now: datetime, queue: str | None, job_class: str | None,
+    search_id: UUID | None, pattern: str | None, after: tuple[datetime, UUID] | None, limit: int,
+    created_before: datetime | None, ascending: bool,
+) -> list[Record]:
+    """One page of a tab, read from ``after`` (exclusive) in the given direction."""
+    at, cursor_id = after if after is not None else (None, None)
+    filters = (queue, job_class, search_id, pattern, at, cursor_id, limit, created_before)
+    if tab == "all":
+        rows: list[Record] = await ex.fetch(
+            sql("dashboard_all_jobs_asc" if ascending else "dashboard_all_jobs_desc"), *filters
+        )
+    else:
+        rows = await ex.fetch(sql("dashboard_jobs_asc" if ascending else "dashboard_jobs_desc"), tab, now, *filters)
+    return rows
+
+
+async def dashboard_count_jobs(
+    ex: Executor, *, tab: str, now: datetime, queue: str | None, job_class: str | None,
+    search_id: UUID | None, pattern: str | None, cap: int,
+) -> int:
+    return int(await ex.fetchval(sql("dashboard_count_jobs"), tab, now, queue, job_class, search_id, pattern, cap))
+
+
+async def dashboard_state_estimates(ex: Executor) -> dict[str, int]:
+    return {r["state"]: int(r["estimate"]) for r in await ex.fetch(sql("dashboard_state_estimates"))}
+
+
+async def dashboard_job(ex: Executor, job_id: UUID) -> Record | None:
+    return await ex.fetchrow(sql("dashboard_job"), job_id)
+
+
+async def dashboard_job_executions(ex: Executor, job_id: UUID) -> list[Record]:
+    rows: list[Record] = await ex.fetch(sql("dashboard_job_executions"), job_id)
+    return rows
+
+
+async def dashboard_job_process(ex: Executor, process_id: UUID) -> Record | None:
+    return await ex.fetchrow(sql("dashboard_job_process"), process_id)
+
+
+async def dashboard_throughput(ex: Executor, since: datetime, until: datetime, slot_seconds: float) -> list[Record]:
+    rows: list[Record] = await ex.fetch(sql("dashboard_throughput"), since, until, slot_seconds)
+    return rows
+
+
+async def dashboard_active_queue_names(ex: Executor) -> list[str]:
+    return [r["name"] for r in await ex.fetch(sql("dashboard_active_queue_names"))]
+
+
+async def dashboard_queue_stats(ex: Executor, names: list[str], now: datetime, cap: int) -> list[Record]:
+    rows: list[Record] = await ex.fetch(sql("dashboard_queue_stats"), names, now, cap)
+    return rows
+
+
+async def dashboard_processes(ex: Executor) -> list[Record]:
+    rows: list[Record] = await ex.fetch(sql("dashboard_processes"))
+    return rows
+
+
+async def dashboard_get_setting(ex: Executor, key: str) -> str | None:
+    value = await ex.fetchval(sql("dashboard_get_setting"), key)
+    return None if value is None else str(value)
+
+
+async def dashboard_set_paused_queue(ex: Executor, name: str, paused: bool, now: datetime) -> str:
+    """Add or remove ``name`` in the paused_queues setting and NOTIFY; the new JSON array as text."""
+    return str(await ex.fetchval(sql("dashboard_set_paused_queues"), name, paused, now))
+
+
+async def dashboard_retry_jobs(ex: Executor, ids: list[UUID], now: datetime) -> list[UUID]:
+    return [r["id"] for r in await ex.fetch(sql("dashboard_retry_jobs"), ids, now)]
+
+
+async def dashboard_discard_jobs(ex: Executor, ids: list[UUID], now: datetime, error: str) -> list[UUID]:
+    return [r["id"] for r in await ex.fetch(sql("dashboard_discard_jobs"), ids, now, error)]
+
+
+async def dashboard_run_jobs_now(ex: Executor, ids: list[UUID], now: datetime) -> list[UUID]:
+    return [r["id"] for r in await ex.fetch(sql("dashboard_run_jobs_now"), ids, now)]
+
+
+async def dashboard_delete_jobs(ex: Executor, ids: list[UUID]) -> list[UUID]:
+    return [r["id"] for r in await ex.fetch(sql("dashboard_delete_jobs"), ids)]
+
+
+async def dashboard_job_states(ex: Executor, ids: list[UUID]) -> dict[UUID, Record]:
+    return {r["id"]: r for r in await ex.fetch(sql("dashboard_job_states"), ids)}
+
+
+# --- concurrency --------------------------------------------------------------------------------
+# Queries of sql/concurrency.sql (see goodjob/core/concurrency.py).
+
+
+async def concurrency_lock_enqueue(ex: Executor, key: str) -> None:
+    await ex.execute(sql("concurrency_lock_enqueue"), key)
+
+
+async def concurrency_enqueue_counts(ex: Executor, key: str, window_start: datetime | None) -> Record:
+    row = await ex.fetchrow(sql("concurrency_enqueue_counts"), key, window_start)
+    assert row is not None
+    return row
+
+
+async def concurrency_insert_job(
+    ex: Executor,
+    *,
+    id: UUID,
+    queue_name: str,
+    priority: int,
+    job_class: str,
+    params: str,
+    scheduled_at: datetime,
+    concurrency_key: str,
+    labels: list[str] | None,
+    batch_id: UUID | None,
+    cron_key: str | None,
+    cron_at: datetime | None,
+    now: datetime,
+    perform_limit: int | None,
+    perform_throttle: int | None,
+    perform_period: float | None,
+    enqueue_event: bool,
+) -> bool:
+    """insert_job plus the perform rules; False if a row with that id (or cron key and time) exists."""
+    row = await ex.fetchrow(
+        sql("concurrency_insert_job"), id, queue_name, priority, job_class, params, scheduled_at,
+        concurrency_key, labels, batch_id, cron_key, cron_at, now, perform_limit, perform_throttle,
+        perform_period, enqueue_event,
+    )
+    return row is not None
+
+
+async def concurrency_claim_all(
+    ex: Executor, limit: int, now: datetime, process_id: UUID, skip_queues: list[str]
+) -> list[Record]:
+    rows: list[Record] = await ex.fetch(sql("concurrency_claim_all"), limit, now, process_id, skip_queues)
+    return rows
+
+
+async def concurrency_claim_queues(
+    ex: Executor, limit: int, now: datetime, process_id: UUID, queues: list[str], ordered: bool
+) -> list[Record]:
+    rows: list[Record] = await ex.fetch(
+        sql("concurrency_claim_queues"), limit, now, process_id, queues, ordered
+    )
+    return rows
+
+
+async def concurrency_lock_perform(ex: Executor, key: str) -> None:
+    await ex.execute(sql("concurrency_lock_perform"), key)
+
+
+async def concurrency_admit_counts(
+    ex: Executor, key: str, job_id: UUID, perform_limit: int | None, throttle: int | None,
+    period: float | None, now: datetime,
+) -> Record | None:
+    return await ex.fetchrow(sql("concurrency_admit_counts"), key, job_id, perform_limit, throttle, period, now)
+
+
+async def concurrency_record_perform(ex: Executor, key: str, now: datetime, period: float, job_id: UUID) -> None:
+    await ex.execute(sql("concurrency_record_perform"), key, now, period, job_id)

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from goodjob.core import store
+from goodjob.core import events, store
 from goodjob.core.config import Config
 from goodjob.core.db import Database
 from goodjob.core.executor import JobExecutor
@@ -95,7 +95,7 @@ class Worker:
             )
         await self.process.start()
         if self.listen:
-            self.notifier = Notifier(self._url, self._on_notify)
+            self.notifier = Notifier(self._url, self._on_notify, on_connected=self._notifier_state)
             self.notifier.start()
         self.poller = Poller(cfg.poll_interval, self.wake_all)
         self.poller.start()
@@ -103,6 +103,8 @@ class Worker:
             scheduler.start()
         await self._warm_cache()
         self.started = True
+        events.emit("worker_start", process_id=str(self.process.id), queues=cfg.queues,
+                    pools=[s.spec.describe() for s in self.schedulers], execution_mode=self.execution_mode)
         log.info(
             "goodjob: worker %s started (pid %s) with pools %s; poll interval %s",
             self.process.id, __import__("os").getpid(),
@@ -149,6 +151,8 @@ class Worker:
         for scheduler in self.schedulers:
             scheduler.executor.close(wait=False)
         self._stopped.set()
+        events.emit("worker_stop", process_id=str(self.process.id) if self.process else None,
+                    interrupted=[str(j.id) for j in interrupted])
         log.info("goodjob: worker stopped")
         return interrupted
 
@@ -241,25 +245,65 @@ class Worker:
         last = max((s.last_active for s in self.schedulers), default=loop.time())
         return loop.time() - last
 
-    # --- logging --------------------------------------------------------------------------------
+    # --- logging and events ---------------------------------------------------------------------
+
+    @staticmethod
+    def _notifier_state(connected: bool) -> None:
+        events.emit("notifier_connected" if connected else "notifier_disconnected")
 
     @staticmethod
     def _log_start(job: ClaimedJob) -> None:
         if log.isEnabledFor(logging.INFO):
             log.info("goodjob: started job %s %s queue=%s attempt=%d", job.id, job.job_class,
-                     job.queue_name, job.executions_count)
+                     job.queue_name, job.executions_count,
+                     extra={"goodjob": {"event": "perform_start", "job_id": str(job.id)}})
+        if events.active("perform_start"):
+            events.emit("perform_start", job_id=job.id, job_class=job.job_class, queue_name=job.queue_name,
+                        attempt=job.executions_count)
 
     @staticmethod
     def _log_finish(outcome: Outcome) -> None:
-        level = logging.INFO
-        if outcome.kind is OutcomeKind.DISCARDED or outcome.unhandled:
+        level = _LEVELS.get(outcome.kind, logging.INFO)
+        if outcome.unhandled:
             level = logging.ERROR
-        elif outcome.kind in (OutcomeKind.RETRIED, OutcomeKind.INTERRUPTED):
-            level = logging.WARNING
+        job = outcome.job
         if log.isEnabledFor(level):
-            job = outcome.job
             log.log(
                 level, "goodjob: finished job %s %s queue=%s duration=%.1fms outcome=%s%s",
                 job.id, job.job_class, job.queue_name, outcome.duration_ms, outcome.kind,
                 f" error={outcome.error_class}: {outcome.error}" if outcome.error_class else "",
+                extra={"goodjob": {"event": "perform_finish", "job_id": str(job.id),
+                                   "outcome": str(outcome.kind), "duration_ms": outcome.duration_ms}},
             )
+        emit_outcome(outcome)
+
+
+_LEVELS = {
+    OutcomeKind.DISCARDED: logging.ERROR,
+    OutcomeKind.RETRIED: logging.WARNING,
+    OutcomeKind.INTERRUPTED: logging.WARNING,
+    OutcomeKind.THROTTLED: logging.DEBUG,
+}
+_OUTCOME_EVENTS = {
+    OutcomeKind.RETRIED: "retry",
+    OutcomeKind.DISCARDED: "discard",
+    OutcomeKind.INTERRUPTED: "interrupt",
+    OutcomeKind.THROTTLED: "throttle",
+}
+
+
+def emit_outcome(outcome: Outcome) -> None:
+    """perform_finish for every attempt, plus retry/discard/interrupt/throttle where they apply."""
+    if not (events.active("perform_finish") or events.active(_OUTCOME_EVENTS.get(outcome.kind, "retry"))):
+        return
+    job = outcome.job
+    payload = {
+        "job_id": job.id, "job_class": job.job_class, "queue_name": job.queue_name,
+        "attempt": job.executions_count, "outcome": str(outcome.kind), "duration_ms": outcome.duration_ms,
+        "error_class": outcome.error_class, "error": outcome.error, "exception": outcome.exception,
+        "retry_at": outcome.retry_at, "unhandled": outcome.unhandled,
+    }
+    events.emit("perform_finish", **payload)
+    name = _OUTCOME_EVENTS.get(outcome.kind)
+    if name is not None:
+        events.emit(name, **payload)

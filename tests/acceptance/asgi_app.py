@@ -26,11 +26,12 @@ async def enqueue(request: Request) -> JSONResponse:
 
 
 async def status(request: Request) -> JSONResponse:
-    worker = get_runtime().in_process.live()
+    live = get_runtime().in_process.live()
     return JSONResponse({
         "pid": os.getpid(),
-        "worker": worker is not None,
+        "worker": live is not None,
         "problem": goodjob.asgi.not_started_problem(),
+        "poll_interval": live[0].config.poll_interval if live else None,
     })
 
 

@@ -31,7 +31,7 @@ WITH ins AS (
                'queue', queue_name, 'at', extract(epoch FROM min(scheduled_at)), 'count', count(*))::text)
     FROM ins GROUP BY queue_name
 )
-SELECT (SELECT count(*) FROM notified) AS queues, array_agg(id) AS ids FROM ins;
+SELECT (SELECT count(*) FROM notified) AS queues, (SELECT count(*) FROM ins) AS inserted;
 
 -- name: claim_all
 -- "*" pools: the next due jobs of every queue, skipping rows other workers hold.

@@ -1,0 +1,68 @@
+"""Shared setup for the benchmarks: a Postgres with default durability settings (fsync on).
+
+Uses GOOD_JOB_BENCH_DATABASE_URL if set (a server you manage); otherwise a throwaway embedded
+server with PostgreSQL's default settings, so numbers are comparable with the peers' figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+DEFAULTS = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on", "max_connections": "200"}
+
+
+@contextmanager
+def server() -> Iterator[str]:
+    """Yield a maintenance URL of a Postgres server for the benchmark."""
+    external = os.environ.get("GOOD_JOB_BENCH_DATABASE_URL")
+    if external:
+        yield external
+        return
+    from goodjob.core.embedded import start_temporary
+
+    pg = start_temporary(settings=DEFAULTS)
+    try:
+        yield pg.url("postgres")
+    finally:
+        pg.stop()
+
+
+async def fresh_database(admin_url: str, name: str) -> str:
+    """Drop and create ``name``, migrate it, return its URL."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from goodjob.core.migrate import migrate
+
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    parts = urlsplit(admin_url)
+    url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    return url
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def run(coro: object) -> object:
+    return asyncio.run(coro)  # type: ignore[arg-type]
