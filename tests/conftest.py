@@ -12,6 +12,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -127,3 +128,33 @@ async def conn(gj: str) -> AsyncIterator[asyncpg.Connection]:
     finally:
         await connection.close()
         await get_runtime().close_database()
+
+
+@pytest.fixture
+async def start_worker(gj: str) -> AsyncIterator[Callable[..., Any]]:
+    """Start in-process workers (config = current config with overrides); all stop after the test."""
+    import dataclasses
+
+    import goodjob
+    from goodjob.core.runtime import get_runtime
+    from goodjob.core.worker import Worker
+
+    workers: list[Worker] = []
+    runtime = get_runtime()
+
+    async def url() -> str:
+        return gj
+
+    async def start(**options: Any) -> Worker:
+        listen = options.pop("listen", True)
+        config = dataclasses.replace(goodjob.current_config(), **options)
+        worker = Worker(config, database=runtime.database, url=url)
+        worker.listen = listen
+        await worker.start()
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        await worker.shutdown(timeout=5)
+    await runtime.close_database()

@@ -46,7 +46,8 @@ TABS: tuple[str, ...] = ("all", "scheduled", "queued", "running", "retried", "su
 COUNT_CAP = 10_000
 #: A single statement may not run longer than this (a search is a scan; see JobFilter).
 READ_TIMEOUT_MS = 5_000
-SEARCH_COUNT_TIMEOUT_MS = 300
+#: Counts under a class filter or a search have no index to use; all of them together get this long.
+FILTERED_COUNT_BUDGET_MS = 80
 _QUERY_CANCELED = "57014"
 
 
@@ -160,13 +161,21 @@ async def count_tabs(
 ) -> dict[str, Count]:
     """Each tab's count under ``f``'s queue, class and search (exact up to ``cap``); "all" sums them.
 
-    With a search term each count gets a short time limit, and shows as unknown when it runs out.
+    Without a filter, or with a queue, every count is an index-only scan of at most ``cap`` entries.
+    A class filter or a search text has no index: those counts share FILTERED_COUNT_BUDGET_MS, and a
+    tab whose count runs out of time is unknown (n is None).
     """
     now = now or datetime.now(UTC)
     counts: dict[str, Count] = {}
+    budgeted = f.job_class is not None or f.search_pattern is not None
+    deadline = time.monotonic() + FILTERED_COUNT_BUDGET_MS / 1000
     for tab in TABS[1:]:
         query = functools.partial(store.dashboard_count_jobs, conn, tab=tab, now=now, **f.params(), cap=cap)
-        n = await (query() if f.search_pattern is None else _with_timeout(conn, SEARCH_COUNT_TIMEOUT_MS, query))
+        if not budgeted:
+            n: int | None = await query()
+        else:
+            remaining = int((deadline - time.monotonic()) * 1000)
+            n = await _with_timeout(conn, remaining, query) if remaining >= 5 else None
         counts[tab] = Count(n, capped=n is not None and n >= cap)
     known = [c.n for c in counts.values() if c.n is not None]
     total = sum(known) if len(known) == len(counts) else None
@@ -206,6 +215,11 @@ async def queues(ex: Executor, *, now: datetime | None = None, cap: int = COUNT_
         out.append(dict(r, paused=r["name"] in paused, capped=r["waiting"] >= cap,
                         latency=(now - oldest).total_seconds() if oldest is not None else None))
     return out
+
+
+async def queue_names(ex: Executor) -> list[str]:
+    """Queues with queued or running jobs, and paused ones: suggestions for the queue filter."""
+    return sorted(set(await store.dashboard_active_queue_names(ex)) | set(await paused_queues(ex)))
 
 
 async def processes(ex: Executor) -> list[dict[str, Any]]:
@@ -334,7 +348,9 @@ async def _with_timeout(conn: Connection, timeout_ms: int, query: Callable[[], A
     try:
         async with conn.transaction():
             await store.dashboard_read_session(conn, timeout_ms)
-            return await query()
+            result = await query()
+            await store.dashboard_read_session(conn, READ_TIMEOUT_MS)  # a released savepoint keeps SETs
+            return result
     except PostgresError as err:
         if is_timeout(err):
             return None

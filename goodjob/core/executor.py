@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from goodjob.core import policy, registry
+from goodjob.core import policy, registry, tracing
 from goodjob.core.errors import JobTimeoutError
 from goodjob.core.serialize import exception_info, load_arguments
 from goodjob.core.types import ClaimedJob, Outcome, OutcomeKind
@@ -57,7 +57,11 @@ class JobExecutor:
             args, kwargs = load_arguments(data)
             meta = data.get("meta") or {}
             instance = cls._goodjob_instance(job, args, kwargs, meta, self.shutting_down)
-            await self._run(instance, instance.timeout)
+            if tracing.ENABLED and (meta.get("trace") or tracing.active()):
+                with tracing.perform_span(job, meta.get("trace")):
+                    await self._run(instance, instance.timeout)
+            else:
+                await self._run(instance, instance.timeout)
         except asyncio.CancelledError as exc:
             # Shutdown cancelled the task: always an interruption, whatever the settings.
             return self._outcome(job, OutcomeKind.INTERRUPTED, started_at, t0, exc, retry_in=0.0)
@@ -122,7 +126,7 @@ class JobExecutor:
                 exc, decision = handler_exc, policy.UNHANDLED
         if decision.unhandled:
             self._report(exc)
-            if self.retry_on_unhandled_error:
+            if self.retry_on_unhandled_error and not decision.final:
                 wait = policy.unhandled_retry_wait(job.executions_count)
                 return self._outcome(job, OutcomeKind.RETRIED, started_at, t0, exc, wait, unhandled=True)
             return self._outcome(job, OutcomeKind.DISCARDED, started_at, t0, exc, unhandled=True)

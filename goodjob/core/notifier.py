@@ -1,7 +1,7 @@
 """LISTEN on the ``good_job`` channel with automatic reconnection.
 
 The notifier knows nothing of schedulers: it turns notifications into callbacks. NOTIFY is only a
-hint (the claim decides), so after a reconnect it reports ``reconnected`` and the worker re-checks
+hint (the claim decides), so after every (re)connect it reports ``reconnected`` and the worker re-checks
 every pool for jobs that were announced while it was away.
 """
 
@@ -97,8 +97,9 @@ class Notifier:
         reconnect = self.connections > 1
         self._set_connected(True)
         log.info("goodjob: notifier listening on %r%s", CHANNEL, " (reconnected)" if reconnect else "")
-        if reconnect:
-            self._on_notify({"reconnected": True})
+        # Anything announced before LISTEN took effect (at start, or while disconnected) was missed:
+        # tell the worker to look for work now.
+        self._on_notify({"reconnected": True})
 
     async def _watch(self) -> None:
         """Return (to reconnect) when the server closes the connection or stops answering."""

@@ -89,9 +89,12 @@ class Decision:
     wait: float | None = None
     handler: Handler | None = None
     unhandled: bool = False
+    final: bool = False  # never retried, whatever retry_on_unhandled_error says
 
 
 UNHANDLED = Decision(OutcomeKind.DISCARDED, unhandled=True)
+# Retries used up: reported like an unhandled error, but final, so `attempts` keeps its meaning.
+EXHAUSTED = Decision(OutcomeKind.DISCARDED, unhandled=True, final=True)
 
 
 def rules_of(cls: type[Any] | None) -> list[Rule]:
@@ -138,7 +141,7 @@ def decide(cls: type[Any] | None, exc: BaseException, attempt: int) -> Decision:
         return Decision(OutcomeKind.RETRIED, wait=wait_seconds(rule.wait, attempt))
     if rule.on_exhausted is not None:
         return Decision(OutcomeKind.HANDLED, handler=rule.on_exhausted)
-    return UNHANDLED
+    return EXHAUSTED
 
 
 def unhandled_retry_wait(attempt: int) -> float:

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 from uuid import UUID
 
-from goodjob.core import concurrency, events, store
+from goodjob.core import concurrency, events, store, tracing
 from goodjob.core import config as config_module
 from goodjob.core.config import Config
 from goodjob.core.db import Database, Executor
@@ -147,6 +147,14 @@ class Runtime:
     # --- enqueue ----------------------------------------------------------------------------
 
     async def enqueue(self, req: JobRequest, connection: Executor | None = None) -> Enqueued:
+        if tracing.active():
+            with tracing.enqueue_span(req.job_class, req.queue_name) as carrier:
+                if carrier:
+                    req.meta = {**(req.meta or {}), "trace": carrier}
+                return await self._enqueue(req, connection)
+        return await self._enqueue(req, connection)
+
+    async def _enqueue(self, req: JobRequest, connection: Executor | None) -> Enqueued:
         params = req.params_json()  # raises SerializationError before anything is written
         now = utcnow()
         ex = connection if connection is not None else (await self.database()).pool

@@ -12,11 +12,11 @@ import asyncio
 import bisect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from goodjob.core import events, store
+from goodjob.core import admin, events, store
 from goodjob.core.config import Config
 from goodjob.core.db import Database
 from goodjob.core.executor import JobExecutor
@@ -57,6 +57,9 @@ class Worker:
         self._cache: list[tuple[float, str]] = []  # (epoch seconds, queue), sorted
         self._cache_timer: asyncio.TimerHandle | None = None
         self._stopped = asyncio.Event()
+        self._since_cleanup = 0
+        self._cleanup_task: asyncio.Task[None] | None = None
+        self._cleanup_timer: asyncio.Task[None] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -73,7 +76,9 @@ class Worker:
             execution_mode=self.execution_mode,
             on_recovered=self._wake_queues,
         )
-        self.recorder = Recorder(self._database, self.process.id, cfg.preserve_job_records)
+        self.recorder = Recorder(
+            self._database, self.process.id, cfg.preserve_job_records, on_recorded=self._count_for_cleanup
+        )
         for index, spec in enumerate(self.pools):
             executor = JobExecutor(
                 max_threads=spec.max_threads,
@@ -102,6 +107,10 @@ class Worker:
         for scheduler in self.schedulers:
             scheduler.start()
         await self._warm_cache()
+        if cfg.cleanup_interval_seconds:
+            self._cleanup_timer = asyncio.get_running_loop().create_task(
+                self._cleanup_every(cfg.cleanup_interval_seconds), name="goodjob-cleanup-timer"
+            )
         self.started = True
         events.emit("worker_start", process_id=str(self.process.id), queues=cfg.queues,
                     pools=[s.spec.describe() for s in self.schedulers], execution_mode=self.execution_mode)
@@ -123,6 +132,9 @@ class Worker:
         wait = None if timeout < 0 else timeout
         if self._cache_timer is not None:
             self._cache_timer.cancel()
+        for task in (self._cleanup_timer, self._cleanup_task):
+            if task is not None:
+                task.cancel()
         for scheduler in self.schedulers:
             scheduler.stop_claiming()
         if self.poller is not None:
@@ -155,6 +167,36 @@ class Worker:
                     interrupted=[str(j.id) for j in interrupted])
         log.info("goodjob: worker stopped")
         return interrupted
+
+    # --- automatic cleanup of preserved jobs ------------------------------------------------------
+
+    def _count_for_cleanup(self, outcomes: Sequence[Outcome]) -> None:
+        self._since_cleanup += len(outcomes)
+        every = self.config.cleanup_interval_jobs
+        if every and self._since_cleanup >= every:
+            self._start_cleanup()
+
+    async def _cleanup_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            self._start_cleanup()
+
+    def _start_cleanup(self) -> None:
+        if self.stopping or (self._cleanup_task is not None and not self._cleanup_task.done()):
+            return
+        self._since_cleanup = 0
+        self._cleanup_task = asyncio.get_running_loop().create_task(self._cleanup(), name="goodjob-cleanup")
+
+    async def _cleanup(self) -> None:
+        try:
+            database = await self._database()
+            deleted = await admin.cleanup_preserved_jobs(
+                database.pool, older_than=self.config.cleanup_preserved_jobs_before_seconds_ago
+            )
+            if deleted:
+                log.info("goodjob: cleaned up %d preserved job(s)", deleted)
+        except Exception:
+            log.exception("goodjob: automatic cleanup of preserved jobs failed")
 
     # --- wake-ups -------------------------------------------------------------------------------
 

@@ -152,6 +152,7 @@ class Dashboard:
             else:
                 db.pool.terminate()
         self._app = None
+        self.throughput = ThroughputCache()  # the next database may be another one
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:

@@ -79,10 +79,11 @@ async def jobs(request: Request) -> Response:
             notice = ("The search took too long and was stopped. A search reads every job of the tab "
                       "until a page is full: narrow it with a state, queue or class, or search for a job id.")
         counts = await admin.count_tabs(conn, query.filter, now=now)
+        queue_names = await admin.queue_names(conn)
     f = query.filter
     return render(request, "jobs.html", {
         "page": "jobs", "query": query, "filter": f, "tabs": TABS, "counts": counts, "jobs": page.jobs,
-        "notice": notice, "cap": COUNT_CAP,
+        "notice": notice, "cap": COUNT_CAP, "queue_names": queue_names,
         "next_url": _page_url(request, query, after=format_cursor(page.next)) if page.next else None,
         "prev_url": _page_url(request, query, before=format_cursor(page.prev)) if page.prev else None,
         "first_url": _page_url(request, query) if query.after or query.before else None,

@@ -131,10 +131,10 @@ async def test_log_in_filter_open_a_job_and_retry_it(
     failed = await add_job(conn, state="discarded", queue="mailers", args=["ada@example.com"],
                            error="SMTPError: mailbox unavailable")
     await add_job(conn, state="succeeded", queue="billing", job_class="ChargeCard")
-    anonymous = await browser.new_context()
-    assert (response := await (await anonymous.new_page()).goto(site + "/")) is not None
-    assert response.status == 401
-    await anonymous.close()
+    for credentials in (None, {"username": USER, "password": "wrong"}):
+        stranger = await browser.new_context(http_credentials=credentials)  # type: ignore[arg-type]
+        assert (await stranger.request.get(site + "/")).status == 401
+        await stranger.close()
 
     page = await context.new_page()
     await page.goto(site + "/")

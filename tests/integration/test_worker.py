@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -17,6 +15,8 @@ from helpers import wait_for
 import goodjob
 from goodjob.core.runtime import get_runtime
 from goodjob.core.worker import Worker
+
+StartWorker = Callable[..., Awaitable[Worker]]
 
 ORDER: list[str] = []
 
@@ -36,33 +36,10 @@ class BlockJob(goodjob.Job):
         ORDER.append(f"end:{label}")
 
 
-StartWorker = Callable[..., Awaitable[Worker]]
-
-
-@pytest.fixture
-async def start_worker(gj: str) -> AsyncIterator[StartWorker]:
-    workers: list[Worker] = []
-    runtime = get_runtime()
-
-    async def url() -> str:
-        return gj
-
-    async def start(**options: Any) -> Worker:
-        listen = options.pop("listen", True)
-        config = dataclasses.replace(goodjob.current_config(), **options)
-        worker = Worker(config, database=runtime.database, url=url)
-        if not listen:
-            worker.listen = False
-        await worker.start()
-        workers.append(worker)
-        return worker
-
+@pytest.fixture(autouse=True)
+def _clear_order() -> None:
     ORDER.clear()
     sample_jobs.CALLS.clear()
-    yield start
-    for worker in workers:
-        await worker.shutdown(timeout=5)
-    await runtime.close_database()
 
 
 async def test_notify_wakes_an_idle_worker_without_polling(start_worker: StartWorker) -> None:

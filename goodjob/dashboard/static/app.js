@@ -45,6 +45,13 @@
   });
   document.addEventListener("submit", function (event) {
     var form = event.target, button = event.submitter;
+    if ((form.getAttribute("method") || "get").toLowerCase() === "get") {
+      // Leave empty filters out of the URL: /jobs?queue=mailers, not /jobs?queue=mailers&class=&q=
+      form.querySelectorAll("input[name], select[name]").forEach(function (input) {
+        if (!input.value) input.disabled = true;
+      });
+      return;
+    }
     var question = (button && button.getAttribute("data-confirm")) || form.getAttribute("data-confirm");
     if (button && button.hasAttribute("data-confirm-selected")) {
       var n = selectedBoxes().length;
@@ -137,6 +144,12 @@
   document.addEventListener("visibilitychange", function () { if (!document.hidden && pending) refresh(); });
   document.addEventListener("focusout", function () { if (pending) window.setTimeout(refresh, 50); });
   document.addEventListener("toggle", function () { if (pending) refresh(); }, true);
+
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form input:disabled[name]").forEach(function (input) {
+      if (!input.closest("[data-confirm-selected]")) input.disabled = false;
+    });
+  });
 
   showTheme();
   updateSelection();
