@@ -140,10 +140,14 @@ async def list_jobs(
     now = now or datetime.now(UTC)
     backwards = before is not None
     cursor = before if before is not None else after
+    if f.search_pattern is not None:
+        await store.dashboard_search_plans(conn, True)
     rows = await store.dashboard_jobs(
         conn, tab=f.state, now=now, **f.params(), after=(cursor.at, cursor.id) if cursor else None,
         limit=limit + 1, created_before=created_before, ascending=f.ascending != backwards,
     )
+    if f.search_pattern is not None:
+        await store.dashboard_search_plans(conn, False)
     more = len(rows) > limit
     rows = rows[:limit]
     if backwards:

@@ -204,6 +204,10 @@ async def dashboard_read_session(ex: Executor, statement_timeout_ms: int) -> Non
     await ex.fetchrow(sql("dashboard_read_session"), f"{int(statement_timeout_ms)}ms")
 
 
+async def dashboard_search_plans(ex: Executor, searching: bool) -> None:
+    await ex.fetchrow(sql("dashboard_search_plans"), searching)
+
+
 async def dashboard_jobs(
     ex: Executor, *, tab: str, now: datetime, queue: str | None, job_class: str | None,
     search_id: UUID | None, pattern: str | None, after: tuple[datetime, UUID] | None, limit: int,

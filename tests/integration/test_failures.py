@@ -4,6 +4,7 @@ callbacks, cleanup and events — through a real worker and a real database."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 import uuid
@@ -178,7 +179,7 @@ async def test_retry_on_fails_twice_then_succeeds_same_row(start_worker: Any, co
     assert [e["outcome"] for e in execs] == ["retried", "retried", "succeeded"]
     assert "attempt 1 failed" in execs[0]["error"]
     # backoff respected: each retry started at least `wait` after the previous attempt finished
-    for before, after in zip(execs, execs[1:], strict=False):
+    for before, after in itertools.pairwise(execs):
         assert after["started_at"] - before["finished_at"] >= timedelta(seconds=0.05)
 
 
@@ -193,8 +194,8 @@ async def test_retry_keeps_the_last_error_while_waiting(conn: asyncpg.Connection
             raise TransientError("later")
 
     job = await SlowRetryJob.perform_later()
-    await wait_for(lambda: conn.fetchval("SELECT executions_count = 1 AND state = 'queued' FROM good_jobs WHERE id = $1",
-                                         job.id))
+    await wait_for(lambda: conn.fetchval(
+        "SELECT executions_count = 1 AND state = 'queued' FROM good_jobs WHERE id = $1", job.id))
     row = await conn.fetchrow("SELECT error, error_event, scheduled_at > now() + interval '50 minutes' AS later "
                               "FROM good_jobs WHERE id = $1", job.id)
     assert row["error"] == "later" and row["error_event"] == "retried" and row["later"]

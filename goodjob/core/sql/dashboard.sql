@@ -22,6 +22,14 @@
 SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
        set_config('statement_timeout', $1, true);
 
+-- name: dashboard_search_plans
+-- Around a list with a search text ($1 true, then false): the planner cannot know how often ILIKE
+-- '%text%' matches and, guessing "rarely", would read and sort the whole tab. Reading the tab in index
+-- order and stopping when the page is full is what a search needs (bounded by statement_timeout).
+SELECT set_config('enable_sort', CASE WHEN $1::bool THEN 'off' ELSE 'on' END, true),
+       set_config('enable_seqscan', CASE WHEN $1::bool THEN 'off' ELSE 'on' END, true),
+       set_config('enable_bitmapscan', CASE WHEN $1::bool THEN 'off' ELSE 'on' END, true);
+
 -- name: dashboard_jobs_desc
 SELECT id, queue_name, priority, job_class, state, scheduled_at, performed_at, finished_at,
        left(error, 300) AS error, error_event, executions_count, created_at,
