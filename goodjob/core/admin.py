@@ -47,7 +47,7 @@ COUNT_CAP = 10_000
 #: A single statement may not run longer than this (a search is a scan; see JobFilter).
 READ_TIMEOUT_MS = 5_000
 #: Counts under a class filter or a search have no index to use; all of them together get this long.
-FILTERED_COUNT_BUDGET_MS = 80
+FILTERED_COUNT_BUDGET_MS = 50
 _QUERY_CANCELED = "57014"
 
 

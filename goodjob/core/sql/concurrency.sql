@@ -77,11 +77,15 @@ WITH next AS (
     FROM unnest($4::text[]) WITH ORDINALITY AS q(name, ord)
     CROSS JOIN LATERAL (
         SELECT id, priority, scheduled_at FROM good_jobs
-        WHERE state = 'queued' AND queue_name = q.name AND scheduled_at <= $2
+        WHERE state = 'queued' AND queue_name >= q.name AND queue_name <= q.name AND scheduled_at <= $2
           AND (concurrency_perform_limit IS NULL AND concurrency_perform_throttle IS NULL
                OR good_job_concurrency_claimable(id, concurrency_key, concurrency_perform_limit,
                                                  concurrency_perform_throttle, concurrency_perform_period, $2))
-        ORDER BY priority, scheduled_at, id
+        -- `queue_name = q.name` spelled as a range, and ordered by: with an equality the planner
+        -- treats queue_name as constant, and a generic plan may then walk good_jobs_claim_all
+        -- through every other queue's rows (measured: 260 ms at 1M rows). As a range only
+        -- good_jobs_claim_queue delivers this order, so every plan probes one queue's entries.
+        ORDER BY queue_name, priority, scheduled_at, id
         LIMIT $1
         FOR UPDATE SKIP LOCKED
     ) AS c

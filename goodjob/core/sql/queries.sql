@@ -58,8 +58,12 @@ WITH next AS (
     FROM unnest($4::text[]) WITH ORDINALITY AS q(name, ord)
     CROSS JOIN LATERAL (
         SELECT id, priority, scheduled_at FROM good_jobs
-        WHERE state = 'queued' AND queue_name = q.name AND scheduled_at <= $2
-        ORDER BY priority, scheduled_at, id
+        WHERE state = 'queued' AND queue_name >= q.name AND queue_name <= q.name AND scheduled_at <= $2
+        -- `queue_name = q.name` spelled as a range, and ordered by: with an equality the planner
+        -- treats queue_name as constant, and a generic plan may then walk good_jobs_claim_all
+        -- through every other queue's rows (measured: 260 ms at 1M rows). As a range only
+        -- good_jobs_claim_queue delivers this order, so every plan probes one queue's entries.
+        ORDER BY queue_name, priority, scheduled_at, id
         LIMIT $1
         FOR UPDATE SKIP LOCKED
     ) AS c
