@@ -28,7 +28,7 @@ from goodjob.dashboard.filters import (
     parse_uuid,
     safe_next,
 )
-from goodjob.dashboard.render import ACTION_LABELS, ACTION_PAST, dashboard_of, flash, path_of, render
+from goodjob.dashboard.render import ACTION_LABELS, ACTION_PAST, dashboard_of, flash, path_of, render, short_id
 
 __all__ = ["bulk", "job_action", "queue_action"]
 
@@ -58,12 +58,12 @@ async def job_action(request: Request) -> Response:
     if result.missing:
         raise HTTPException(404, f"There is no job {job_id}; nothing changed.")
     if result.changed:
-        flash(request, f"Job {str(job_id)[:8]} {ACTION_PAST[action]}.")
+        flash(request, f"Job {short_id(job_id)} {ACTION_PAST[action]}.")
         if action == "delete" and target.startswith(job_path):
             target = path_of(request.url_for("jobs"))
     else:
         status = next(iter(result.skipped), "in another state")
-        flash(request, f"Job {str(job_id)[:8]} is {status}: {_APPLIES[action]}. Nothing changed.", "error")
+        flash(request, f"Job {short_id(job_id)} is {status}: {_APPLIES[action]}. Nothing changed.", "error")
     return RedirectResponse(target, status_code=303)
 
 

@@ -177,7 +177,9 @@ def number(value: float | None) -> str:
 
 
 def short_id(value: object) -> str:
-    return str(value)[:8]
+    """The last 8 hex digits: job ids are UUIDv7, whose first digits are a timestamp shared by every
+    job created in the same few seconds."""
+    return str(value)[-8:]
 
 
 def utc(value: datetime | None) -> str:

@@ -150,7 +150,7 @@ async def test_log_in_filter_open_a_job_and_retry_it(
     await expect(page.locator("#job-arguments")).to_contain_text('"ada@example.com"')
     await expect(page.locator("h1 .badge")).to_have_text("discarded")
     await page.get_by_role("button", name="Retry").click()
-    await expect(page.locator(".flash-ok")).to_contain_text(f"Job {str(failed)[:8]} retried")
+    await expect(page.locator(".flash-ok")).to_contain_text(f"Job {str(failed)[-8:]} retried")
     await expect(page.locator("h1 .badge")).to_have_text("queued")
     assert await state_of(conn, failed) == "queued"
 

@@ -136,7 +136,7 @@ async def test_every_page_renders_with_real_and_seeded_jobs(
         assert "text/html" in response.headers["content-type"]
         assert "default-src 'self'" in response.headers["content-security-policy"]
     jobs = (await client.get("/jobs")).text
-    assert str(enqueued.id)[:8] in jobs and "sample_jobs.RecordJob" in jobs
+    assert str(enqueued.id)[-8:] in jobs and "sample_jobs.RecordJob" in jobs
     detail = (await client.get(f"/jobs/{failed}")).text
     assert "Traceback (most recent call last):" in detail and "1.23 s" in detail and "BoomError" in detail
     assert "worker-1" in (await client.get(f"/jobs/{running}")).text  # the process running it

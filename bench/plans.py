@@ -1,0 +1,63 @@
+"""Query plans of the claim queries at depth: proof that claiming stays O(log n).
+
+    .venv/bin/python bench/plans.py [--rows 1000000]
+
+Seeds --rows waiting jobs in queue `elsewhere` plus a few in `mail`, `batch` and `default`, then
+prints EXPLAIN (ANALYZE, BUFFERS) of every claim shape (single queue, `+` ordered, `*`, and the
+loose index scan behind exclusion pools), with custom and with generic plans (asyncpg prepares
+statements, and Postgres may switch a prepared statement to a generic plan after five runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+from common import fresh_database, server
+
+from goodjob.core import store
+
+
+async def main(admin: str, rows: int) -> None:
+    url = await fresh_database(admin, "goodjob_bench_plans")
+    conn = await asyncpg.connect(url)
+    await conn.execute(
+        """INSERT INTO good_jobs (id, queue_name, job_class, serialized_params)
+           SELECT gen_random_uuid(), 'elsewhere', 'x.Y', '{}' FROM generate_series(1, $1)""", rows)
+    await conn.execute(
+        """INSERT INTO good_jobs (id, queue_name, job_class, serialized_params)
+           SELECT gen_random_uuid(), q, 'x.Y', '{}' FROM unnest(ARRAY['mail', 'batch', 'default']) AS q,
+           generate_series(1, 1000)""")
+    await conn.execute("VACUUM ANALYZE good_jobs")
+    now, pid = datetime.now(UTC), uuid.uuid4()
+    shapes = [
+        ("single queue (mail)", "claim_queues", (10, now, pid, ["mail"], False)),
+        ("'+' ordered (batch, mail)", "claim_queues", (10, now, pid, ["batch", "mail"], True)),
+        ("'*' every queue", "claim_all", (10, now, pid, [])),
+        ("exclusion pool: queues with waiting jobs", "waiting_queue_names", ()),
+    ]
+    for mode in ("force_custom_plan", "force_generic_plan"):
+        await conn.execute(f"SET plan_cache_mode = {mode}")
+        for title, name, args in shapes:
+            tx = conn.transaction()
+            await tx.start()
+            plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + store.sql(name), *args)
+            await tx.rollback()
+            lines = [r[0] for r in plan]
+            total = next((ln for ln in lines if ln.startswith("Execution Time")), "")
+            print(f"== {title} [{mode}] {total}")
+            for line in lines:
+                if "Scan" in line or "Index Cond" in line or "Rows Removed" in line:
+                    print("   ", line.strip())
+    await conn.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    with server() as admin_url:
+        asyncio.run(main(admin_url, args.rows))
