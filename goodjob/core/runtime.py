@@ -116,6 +116,7 @@ class Runtime:
         db = self._databases.get(loop)
         if db is None or db.closed:
             url = self._url if self._url is not None else await asyncio.to_thread(self.database_url)
+            route_logs(self.config.logger)
             db = await Database.open(url, max_size=self.config.database_pool_size)
             existing = self._databases.get(loop)
             if existing is not None and not existing.closed:
@@ -268,6 +269,31 @@ class Runtime:
         self._inline_executor = None
         self.process_id = uuid.uuid4()
         self.in_process.after_fork()
+
+
+class _Forward(logging.Handler):
+    """Hands goodjob's records to the logger chosen with ``logger`` / GOOD_JOB_LOGGER."""
+
+    def __init__(self, target: logging.Logger) -> None:
+        super().__init__()
+        self.target = target
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.target.isEnabledFor(record.levelno):
+            self.target.handle(record)
+
+
+def route_logs(target: logging.Logger) -> None:
+    """Send the ``goodjob`` logger's records to ``target`` (idempotent; the default is a no-op)."""
+    source = logging.getLogger("goodjob")
+    for handler in list(source.handlers):
+        if isinstance(handler, _Forward):
+            source.removeHandler(handler)
+    if target is source:
+        source.propagate = True
+        return
+    source.addHandler(_Forward(target))
+    source.propagate = False
 
 
 _runtime: Runtime | None = None

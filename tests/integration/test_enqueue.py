@@ -210,3 +210,26 @@ async def test_unknown_job_class_is_recorded_not_crashed(conn: asyncpg.Connectio
         await rt.perform_inline_job(job_id)
     row = await _row(conn, job_id)
     assert row["state"] == "discarded" and "nowhere.Missing" in row["error"]
+
+
+async def test_logger_option_routes_records(conn: asyncpg.Connection, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from goodjob.core.runtime import route_logs
+
+    mine = logging.getLogger("myapp.jobs")
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    mine.addHandler(Collect())
+    mine.setLevel(logging.INFO)
+    try:
+        goodjob.configure(logger=mine)
+        route_logs(goodjob.current_config().logger)
+        logging.getLogger("goodjob").warning("hello from goodjob")
+        assert [r.getMessage() for r in records] == ["hello from goodjob"]
+    finally:
+        route_logs(logging.getLogger("goodjob"))
