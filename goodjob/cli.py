@@ -181,12 +181,14 @@ def cleanup_preserved_jobs(before_seconds_ago: str | None, imports: tuple[str, .
 @main.command()
 @click.option("--port", default=8000, show_default=True, help="Port of the demo web server.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface of the demo web server.")
-def demo(port: int, host: str) -> None:
-    """Runs the demo: embedded Postgres, sample jobs, workers (and the dashboard once built)."""
+@click.option("--once", is_flag=True, help="Run one batch of sample jobs without the web server and print the results.")
+def demo(port: int, host: str, once: bool) -> None:
+    """Runs the demo: a web app with the dashboard at /good_job, workers in async_server mode and a
+    stream of sample jobs, all on the embedded Postgres."""
     from goodjob import demo as demo_module
 
-    _setup_logging(os.environ.get("GOOD_JOB_LOG_LEVEL") or "info")
-    _run(lambda: demo_module.run(host=host, port=port))
+    _setup_logging(os.environ.get("GOOD_JOB_LOG_LEVEL") or "warning")
+    _run(lambda: demo_module.run(host=host, port=port, once=once))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,19 +1,21 @@
-"""``goodjob demo``: everything on an embedded Postgres, nothing to install.
+"""``goodjob demo``: a web app with the dashboard and workers, on an embedded Postgres.
 
-Migrates, enqueues a few realistic jobs (immediate, scheduled, failing-then-retrying, discarded),
-runs a worker until they are done, and prints what happened.
+Nothing to install but Python: the database is the embedded PostgreSQL, workers run inside the web
+process (``async_server``), and a stream of realistic sample jobs (mail, thumbnails, flaky API
+calls that retry, bad imports that are discarded, reports scheduled for later) keeps the dashboard
+busy. ``--once`` runs a short batch without the web server and prints what happened.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import random
+import secrets
 import time
+from datetime import timedelta
 
 import goodjob
 from goodjob.core.runtime import get_runtime
-from goodjob.core.worker import Worker
 
 
 class FlakyAPIError(Exception):
@@ -22,71 +24,137 @@ class FlakyAPIError(Exception):
 
 class SendWelcomeEmail(goodjob.Job):
     queue_name = "mail"
+    labels = ("onboarding",)
 
-    async def perform(self, user_id: int) -> None:
-        await asyncio.sleep(random.uniform(0.01, 0.05))
+    async def perform(self, user_id: int, address: str) -> None:
+        await asyncio.sleep(random.uniform(0.05, 0.4))
 
 
 class ResizeImage(goodjob.Job):
     queue_name = "media"
     priority = 5
 
-    def perform(self, path: str, width: int) -> None:  # runs in a thread: blocking is fine here
-        time.sleep(random.uniform(0.01, 0.05))
+    def perform(self, path: str, width: int) -> None:  # a plain def runs in a thread: blocking is fine
+        time.sleep(random.uniform(0.2, 1.5))
 
 
 class SyncInvoices(goodjob.Job):
-    error_policy = (goodjob.retry_on(FlakyAPIError, attempts=3, wait=0.5),)
+    labels = ("billing",)
+    error_policy = (goodjob.retry_on(FlakyAPIError, attempts=4, wait=lambda attempt: 4 * attempt),)
 
     async def perform(self, account: str) -> None:
-        if self.executions < 2:
+        await asyncio.sleep(random.uniform(0.1, 0.5))
+        if self.executions < 3 and random.random() < 0.6:
             raise FlakyAPIError(f"billing API timed out for {account} (attempt {self.executions})")
 
 
 class ImportCSV(goodjob.Job):
     error_policy = (goodjob.discard_on(ValueError),)
 
-    async def perform(self, filename: str) -> None:
-        raise ValueError(f"{filename}: line 3 has 4 columns, expected 5")
+    async def perform(self, filename: str, rows: int) -> None:
+        await asyncio.sleep(random.uniform(0.1, 0.8))
+        if random.random() < 0.3:
+            raise ValueError(f"{filename}: line {random.randint(2, rows)} has 4 columns, expected 5")
 
 
-async def _run_batch() -> None:
-    goodjob.configure(preserve_job_records=True, poll_interval=0.5)
+class GenerateReport(goodjob.Job):
+    queue_name = "reports"
+    timeout = 60
+
+    async def perform(self, month: str, kind: str = "revenue") -> None:
+        await asyncio.sleep(random.uniform(2, 8))
+
+
+class ChargeCard(goodjob.Job):
+    labels = ("billing", "payments")
+
+    async def perform(self, order_id: int, amount: str) -> None:
+        await asyncio.sleep(random.uniform(0.05, 0.3))
+        if random.random() < 0.1:
+            raise RuntimeError(f"card declined for order {order_id} (unexpected response 502)")
+
+
+def _sample() -> goodjob.PendingJob:
+    user = random.randint(1000, 9999)
+    pick = random.random()
+    if pick < 0.30:
+        return SendWelcomeEmail.new(user, f"user{user}@example.com")
+    if pick < 0.45:
+        return ResizeImage.new(f"uploads/{user}/avatar.png", width=random.choice([64, 128, 256]))
+    if pick < 0.58:
+        return SyncInvoices.new(f"acct_{user}")
+    if pick < 0.70:
+        return ImportCSV.new(f"imports/customers-{user}.csv", rows=random.randint(10, 500))
+    if pick < 0.80:
+        month = random.choice(["2026-09", "2026-10", "2026-11"])
+        return GenerateReport.set(wait=timedelta(seconds=random.randint(20, 600))).new(month)
+    return ChargeCard.new(user * 7, f"{random.randint(5, 300)}.{random.randint(0, 99):02d}")
+
+
+async def enqueue_samples(count: int) -> None:
+    await goodjob.perform_all_later([_sample() for _ in range(count)])
+
+
+async def stream(interval: float = 0.7) -> None:
+    """Enqueue a few sample jobs now and then, for ever (cancelled at shutdown)."""
+    await enqueue_samples(40)
+    while True:
+        await asyncio.sleep(random.uniform(0.2, interval * 2))
+        await enqueue_samples(random.randint(1, 4))
+
+
+def configure_demo() -> None:
+    goodjob.configure(
+        execution_mode="async_server",
+        preserve_job_records=True,
+        queues="mail:2;media:1;*:3",
+        poll_interval=5,
+        shutdown_timeout=5,
+    )
+
+
+async def run_once() -> None:
+    """Migrate, enqueue a batch, let an in-process worker drain it, print the results."""
+    configure_demo()
+    goodjob.configure(execution_mode="async")
     print("goodjob demo: database:", goodjob.current_config().describe_database())
-    applied = await goodjob.migrate()
-    print(f"goodjob demo: migrations applied: {applied or 'none (up to date)'}")
-    for user_id in range(1, 6):
-        await SendWelcomeEmail.perform_later(user_id)
-    await ResizeImage.perform_later("avatars/1.png", width=256)
-    await SyncInvoices.perform_later("acme")
-    await ImportCSV.perform_later("customers.csv")
-    await SendWelcomeEmail.set(wait=1).perform_later(99)
-    print("goodjob demo: enqueued 9 jobs (one scheduled 1s ahead, one flaky, one bad)")
-    runtime = get_runtime()
-
-    async def url() -> str:
-        return await asyncio.to_thread(runtime.database_url)
-
-    config = dataclasses.replace(goodjob.current_config(), queues="mail:2;*:3")
-    worker = Worker(config, database=runtime.database, url=url)
-    await worker.start()
-    db = await runtime.database()
+    await goodjob.migrate()
+    await goodjob.perform_all_later([_sample() for _ in range(12)])
+    await goodjob.restart()
+    db = await get_runtime().database()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        left = await db.pool.fetchval("SELECT count(*) FROM good_jobs WHERE state IN ('queued', 'running')")
+        left = await db.pool.fetchval(
+            "SELECT count(*) FROM good_jobs WHERE state = 'running' OR (state = 'queued' AND scheduled_at <= now())"
+        )
         if not left:
             break
         await asyncio.sleep(0.2)
-    await worker.shutdown(timeout=5)
-    rows = await db.pool.fetch(
-        "SELECT job_class, state, executions_count, error FROM good_jobs ORDER BY created_at"
-    )
-    print("goodjob demo: results")
-    for row in rows:
+    await goodjob.shutdown()
+    for row in await db.pool.fetch("SELECT job_class, state, executions_count, error FROM good_jobs ORDER BY created_at"):
         error = f"  error: {row['error']}" if row["error"] else ""
-        print(f"  {row['job_class']:<40} {row['state']:<10} executions={row['executions_count']}{error}")
-    await runtime.close_database()
+        print(f"  {row['job_class']:<32} {row['state']:<10} executions={row['executions_count']}{error}")
+    await get_runtime().close_database()
 
 
-def run(host: str = "127.0.0.1", port: int = 8000) -> None:
-    asyncio.run(_run_batch())
+def run(host: str = "127.0.0.1", port: int = 8000, once: bool = False) -> None:
+    if once:
+        asyncio.run(run_once())
+        return
+    import uvicorn
+
+    from goodjob.dashboard.demo_app import build_app
+
+    configure_demo()
+    config = goodjob.current_config()
+    username = config.dashboard_username or "admin"
+    password = config.dashboard_password or secrets.token_urlsafe(9)
+    goodjob.migrate_sync()
+    app = build_app(username, password)
+    print(
+        f"\n  goodjob demo on {config.describe_database()}\n"
+        f"  dashboard: http://{host}:{port}/good_job   (user {username!r}, password {password!r})\n"
+        f"  app:       http://{host}:{port}/\n",
+        flush=True,
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning")
