@@ -200,8 +200,8 @@ async def http_timings(url: str, runs: int) -> None:
               f"{(time.perf_counter() - started) * 1000:8.1f} ms")
         some_id = (await client.get("/jobs?state=discarded")).text.split('data-id="', 1)[1].split('"', 1)[0]
         paths = ["/", "/jobs", *[f"/jobs?state={t}" for t in admin.TABS[1:]], "/jobs?queue=mailers",
-                 "/jobs?class=ImportCsv&state=succeeded", f"/jobs?q={some_id}", "/jobs?q=user-42", f"/jobs/{some_id}", "/queues",
-                 "/processes"]
+                 "/jobs?class=ImportCsv&state=succeeded", f"/jobs?q={some_id}", "/jobs?q=user-42",
+                 f"/jobs/{some_id}", "/queues", "/processes"]
         for path in paths:
             async def get(p: str = path) -> None:
                 response = await client.get(p)

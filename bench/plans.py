@@ -34,9 +34,9 @@ async def main(admin: str, rows: int) -> None:
     await conn.execute("VACUUM ANALYZE good_jobs")
     now, pid = datetime.now(UTC), uuid.uuid4()
     shapes = [
-        ("single queue (mail)", "claim_queues", (10, now, pid, ["mail"], False)),
-        ("'+' ordered (batch, mail)", "claim_queues", (10, now, pid, ["batch", "mail"], True)),
-        ("'*' every queue", "claim_all", (10, now, pid, [])),
+        ("single queue (mail)", "claim_queues", (10, now, pid, ["mail"], False, [])),
+        ("'+' ordered (batch, mail)", "claim_queues", (10, now, pid, ["batch", "mail"], True, [])),
+        ("'*' every queue", "claim_all", (10, now, pid, [], [])),
         ("exclusion pool: queues with waiting jobs", "waiting_queue_names", ()),
     ]
     for mode in ("force_custom_plan", "force_generic_plan"):

@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from goodjob.asgi import lifespan, restart, restart_sync, shutdown, shutdown_sync
+from goodjob.batch import Batch
+from goodjob.control import Paused, pause, pause_sync, paused, paused_sync, resume, resume_sync
 from goodjob.core.concurrency import Concurrency
 from goodjob.core.config import Config, configure, current_config, reset_configuration
 from goodjob.core.errors import (
@@ -92,6 +94,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AlreadyRunningError",
+    "Batch",
     "Concurrency",
     "Config",
     "ConfigurationError",
@@ -106,6 +109,7 @@ __all__ = [
     "JobState",
     "JobStateError",
     "JobTimeoutError",
+    "Paused",
     "PendingJob",
     "QueueStringError",
     "SchemaMissingError",
@@ -122,6 +126,10 @@ __all__ = [
     "lifespan",
     "migrate",
     "migrate_sync",
+    "pause",
+    "pause_sync",
+    "paused",
+    "paused_sync",
     "perform_all_later",
     "perform_all_later_sync",
     "perform_inline",
@@ -131,6 +139,8 @@ __all__ = [
     "reset_configuration",
     "restart",
     "restart_sync",
+    "resume",
+    "resume_sync",
     "retry_on",
     "shutdown",
     "shutdown_sync",

@@ -1,4 +1,5 @@
-"""The ``goodjob`` command line: start | migrate | schema | cleanup-preserved-jobs | demo.
+"""The ``goodjob`` command line: start | migrate | schema | cleanup-preserved-jobs | demo |
+pause | resume | paused.
 
 Every option also reads a ``GOOD_JOB_*`` environment variable. Flags are passed to the
 configuration as "CLI" values so that the documented precedence holds: flag > code
@@ -100,6 +101,11 @@ def main(ctx: click.Context) -> None:
 @click.option("--pidfile", type=str, default=None, metavar="PIDFILE",
               help=_env_help("Path to write the daemonized process id.", "GOOD_JOB_PIDFILE",
                              "tmp/pids/goodjob.pid"))
+@click.option("--enable-cron", is_flag=True, default=None,
+              help=_env_help("Run cron entries in this process.", "GOOD_JOB_ENABLE_CRON", "false"))
+@click.option("--cron-graceful-restart-period", type=str, default=None, metavar="SECONDS",
+              help=_env_help("At start, enqueue cron runs missed within this many seconds.",
+                             "GOOD_JOB_CRON_GRACEFUL_RESTART_PERIOD", "none"))
 @click.option("--import", "imports", multiple=True, metavar="MODULE", help=IMPORT_HELP)
 @click.option("--log-level", default=None, metavar="LEVEL", help=LOG_LEVEL_HELP)
 def start(imports: tuple[str, ...], log_level: str | None, **flags: Any) -> None:
@@ -141,6 +147,68 @@ def migrate(imports: tuple[str, ...]) -> None:
             click.echo("goodjob: schema is up to date")
 
     _run(run)
+
+
+def _pause_command(pausing: bool) -> Callable[..., None]:
+    def command(queues: tuple[str, ...], job_classes: tuple[str, ...], imports: tuple[str, ...]) -> None:
+        import goodjob
+
+        if not queues and not job_classes:
+            raise click.UsageError("name at least one --queue or --job-class")
+        _setup_logging(os.environ.get("GOOD_JOB_LOG_LEVEL") or "warning")
+        _import_modules(imports)
+        act = goodjob.pause_sync if pausing else goodjob.resume_sync
+
+        def run() -> None:
+            for queue in queues:
+                act(queue=queue)
+            for job_class in job_classes:
+                act(job_class=job_class)
+            click.echo(_describe_paused(goodjob.paused_sync()))
+
+        _run(run)
+
+    return command
+
+
+def _describe_paused(paused: Any) -> str:
+    if not paused:
+        return "goodjob: nothing is paused"
+    lines = [f"goodjob: paused queues: {', '.join(paused.queues) or 'none'}",
+             f"goodjob: paused job classes: {', '.join(paused.job_classes) or 'none'}"]
+    return "\n".join(lines)
+
+
+_PAUSE_OPTIONS = [
+    click.option("--queue", "queues", multiple=True, metavar="QUEUE", help="A queue (repeatable)."),
+    click.option("--job-class", "job_classes", multiple=True, metavar="CLASS",
+                 help="A job class by its import name, e.g. app.jobs.SendEmail (repeatable)."),
+    click.option("--import", "imports", multiple=True, metavar="MODULE", help=IMPORT_HELP),
+]
+
+
+def _with_pause_options(fn: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(_PAUSE_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+main.command("pause", help="Pauses queues or job classes: their jobs wait (nothing is lost) until resumed; "
+             "running workers stop starting them at once. Jobs already running finish.")(
+    _with_pause_options(_pause_command(True)))
+main.command("resume", help="Resumes paused queues or job classes; workers start their jobs at once.")(
+    _with_pause_options(_pause_command(False)))
+
+
+@main.command()
+@click.option("--import", "imports", multiple=True, metavar="MODULE", help=IMPORT_HELP)
+def paused(imports: tuple[str, ...]) -> None:
+    """Lists the paused queues and job classes."""
+    import goodjob
+
+    _setup_logging(os.environ.get("GOOD_JOB_LOG_LEVEL") or "warning")
+    _import_modules(imports)
+    _run(lambda: click.echo(_describe_paused(goodjob.paused_sync())))
 
 
 @main.command()

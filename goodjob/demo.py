@@ -157,4 +157,4 @@ def run(host: str = "127.0.0.1", port: int = 8000, once: bool = False) -> None:
         f"  app:       http://{host}:{port}/\n",
         flush=True,
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)

@@ -13,10 +13,10 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 from uuid import UUID
 
-from goodjob.core import events, registry
+from goodjob.core import events, registry, scope
 from goodjob.core.concurrency import Concurrency
 from goodjob.core.concurrency import resolve as resolve_concurrency
 from goodjob.core.db import Executor
@@ -24,6 +24,9 @@ from goodjob.core.enqueue import JobRequest
 from goodjob.core.policy import Rule
 from goodjob.core.runtime import get_runtime, maybe_await
 from goodjob.core.types import ClaimedJob, Enqueued
+
+if TYPE_CHECKING:
+    from goodjob.batch import Batch
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -67,6 +70,7 @@ class Job:
     arguments: tuple[Any, ...]
     kwargs: dict[str, Any]
     scheduled_at: datetime | None
+    batch_id: UUID | None = None  # the batch this job belongs to (goodjob/batch.py)
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -105,6 +109,16 @@ class Job:
 
     async def around_perform(self, call_next: Callable[[], Awaitable[Any]]) -> Any:
         return await call_next()
+
+    @property
+    def batch(self) -> Batch | None:
+        """The batch this job belongs to, as a handle: ``async with self.batch:`` (or ``add``)
+        puts more jobs in it; ``await self.batch.reload()`` reads its properties and counts."""
+        if self.batch_id is None:
+            return None
+        from goodjob.batch import Batch
+
+        return Batch._existing(self.batch_id)
 
     @property
     def shutting_down(self) -> bool:
@@ -167,6 +181,9 @@ class Job:
         job.__dict__["queue_name"] = claimed.queue_name
         job.__dict__["priority"] = claimed.priority
         job.__dict__["labels"] = claimed.labels
+        job.batch_id = claimed.batch_id
+        if meta.get("batch_callback"):
+            job.__dict__["_goodjob_batch_callback"] = True
         if meta.get("timeout") is not None:
             job.__dict__["timeout"] = float(meta["timeout"])
         job._shutting_down = shutting_down
@@ -174,6 +191,13 @@ class Job:
 
     async def _goodjob_perform(self, run_in_thread: Callable[[Callable[[], Any]], Awaitable[Any]]) -> Any:
         """Run callbacks and perform; a sync perform goes to ``run_in_thread``."""
+        if self.__dict__.get("_goodjob_batch_callback") and self.arguments:
+            # A batch callback is enqueued with the batch id; it is performed with the batch itself.
+            from goodjob.batch import Batch
+
+            batch = await Batch.find(self.arguments[0])
+            if batch is not None:
+                self.arguments = (batch, *self.arguments[1:])
         await maybe_await(self.before_perform())
 
         async def call() -> Any:
@@ -247,6 +271,9 @@ class ConfiguredJob:
             labels=tuple(o.get("labels", self.cls.labels) or ()),
             meta={"timeout": float(timeout)} if timeout is not None else None,
         )
+        if (around := scope.current()) is not None:  # inside a Batch block, or a cron occurrence
+            req.batch_id, req.cron_key, req.cron_at = around.batch_id, around.cron_key, around.cron_at
+            job.batch_id = around.batch_id
         job.job_id = req.id
         job.scheduled_at = req.scheduled_at
         job.__dict__["queue_name"] = req.queue_name
@@ -263,7 +290,8 @@ class ConfiguredJob:
         """``perform_later`` for synchronous code (scripts, WSGI apps, threads)."""
         if self.options.get("connection") is not None:
             raise TypeError("perform_later_sync cannot use an asyncpg connection; await perform_later")
-        return get_runtime().run_sync(lambda: self.perform_later(*args, **kwargs))
+        pending = self.new(*args, **kwargs)  # here, so that it sees this thread's Batch block
+        return get_runtime().run_sync(lambda: _enqueue(pending))
 
 
 async def _enqueue(pending: PendingJob) -> Enqueued:

@@ -17,6 +17,8 @@ from uuid import UUID
 
 from goodjob.core import events, store
 from goodjob.core.db import Connection, Executor, Pool, PostgresError, is_connection
+from goodjob.core.errors import QueueStringError
+from goodjob.core.queues import parse_queues
 
 CLEANUP_BATCH = 1000
 
@@ -209,10 +211,11 @@ async def throughput(ex: Executor, since: datetime, until: datetime, slot_second
 
 
 async def queues(ex: Executor, *, now: datetime | None = None, cap: int = COUNT_CAP) -> list[dict[str, Any]]:
-    """Every queue with waiting, scheduled or running jobs, or paused: counts, latency, paused flag."""
+    """Every queue with queued or running jobs, paused, or named by a live worker's queue string:
+    counts, latency, paused flag."""
     now = now or datetime.now(UTC)
     paused = await paused_queues(ex)
-    names = sorted(set(await store.dashboard_active_queue_names(ex)) | set(paused))
+    names = sorted(set(await queue_names(ex)) | _named_queues([p["queues"] for p in await processes(ex)]))
     out = []
     for r in await store.dashboard_queue_stats(ex, names, now, cap):
         oldest = r["oldest_waiting_at"]
@@ -340,6 +343,19 @@ async def _connection(ex: Executor) -> AsyncIterator[Connection]:
     else:
         async with cast(Pool, ex).acquire() as conn:
             yield conn
+
+
+def _named_queues(queue_strings: list[str]) -> set[str]:
+    """The queue names spelled out in workers' queue strings ("mail:2;-media;*" -> mail, media)."""
+    names: set[str] = set()
+    for text in queue_strings:
+        try:
+            pools = parse_queues(text, 1)
+        except QueueStringError:
+            continue
+        for pool in pools:
+            names.update(pool.queues)
+    return names
 
 
 def is_timeout(err: BaseException) -> bool:

@@ -39,7 +39,7 @@ log = logging.getLogger("goodjob")
 KeySpec = str | Callable[[Any], object] | None
 Throttle = tuple[int, float | timedelta]
 
-MAX_THROTTLED_BACKOFF = 30.0  # seconds: a refused job never waits longer than this (plus jitter)
+MAX_THROTTLED_BACKOFF = 10.0  # seconds: a refused job never waits longer than this (plus jitter)
 
 
 def class_name_key(job: Any) -> str:
@@ -215,7 +215,7 @@ async def _checked_insert(
     window = None
     if rules.enqueue_throttle is not None:
         window = now - timedelta(seconds=_period(rules.enqueue_throttle))
-    counts = await store.concurrency_enqueue_counts(conn, key, window)
+    counts = await store.concurrency_enqueue_counts(conn, key, window, now)
     reason = enqueue_refusal(rules, key, counts)
     if reason is not None:
         return refused(req, reason)
@@ -250,6 +250,7 @@ async def _insert(ex: Executor, req: JobRequest, params: str, now: datetime, rul
         labels=list(req.labels) or None, batch_id=req.batch_id, cron_key=req.cron_key, cron_at=req.cron_at,
         now=now, perform_limit=perform.limit, perform_throttle=perform.throttle, perform_period=perform.period,
         enqueue_event=rules.enqueue_throttle is not None,
+        enqueue_period=_period(rules.enqueue_throttle) if rules.enqueue_throttle is not None else None,
     )
     return Enqueued(
         req.id, req.queue_name, req.priority, scheduled_at, inserted, None if inserted else "duplicate"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import json
 import logging
 import math
 import os
@@ -77,7 +78,8 @@ class Config:
     cleanup_interval_jobs: int | None = 1000
     cleanup_interval_seconds: float | None = 600
     enable_cron: bool = False
-    cron: str | None = None
+    cron: str | Mapping[str, Any] | None = None  # JSON text (env, CLI) or a dict (code); see core/cron.py
+    cron_graceful_restart_period: float | None = None
     embedded: bool = True
     embedded_data_dir: str = ".goodjob/pgdata"
     database_pool_size: int = 10
@@ -463,6 +465,31 @@ class _Callback(_Kind):
         return value
 
 
+class _CronTable(_Kind):
+    """Cron entries: JSON text (kept as text) or a mapping. Only the outer shape is checked here;
+    goodjob.core.cron validates each entry (expression, class) when cron starts."""
+
+    expected = 'a JSON object of entries, e.g. {"key": {"cron": "*/5 * * * *", "class": "app.jobs.Job"}}'
+
+    def check(self, value: object) -> object:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            try:
+                parsed = json.loads(value) if value.strip() else {}
+            except ValueError as err:
+                raise _Invalid(f"is not valid JSON ({err})", hint=True) from None
+            if not isinstance(parsed, dict):
+                raise _Invalid("is not a JSON object", hint=True)
+            return value
+        if isinstance(value, Mapping):
+            return dict(value)
+        raise _type_error(value, "a dict or JSON text")
+
+    def show(self, value: object) -> str:
+        return repr(value) if isinstance(value, str) or value is None else f"<{len(value)} cron entries>"  # type: ignore[arg-type]
+
+
 class _Logger(_Kind):
     expected = "a logger name"
 
@@ -552,7 +579,8 @@ _OPTIONS: Mapping[str, _Kind] = MappingProxyType(
         ),
         "cleanup_interval_seconds": _seconds("> 0, or 'off' (or -1) to disable", lambda n: n > 0, off=True),
         "enable_cron": _Bool(),
-        "cron": _Text(nullable=True),
+        "cron": _CronTable(),
+        "cron_graceful_restart_period": _seconds(">= 0", lambda n: n >= 0, nullable=True),
         "embedded": _Bool(),
         "embedded_data_dir": _Text(path=True),
         "database_pool_size": _count(1),

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from goodjob.core import store
+from goodjob.core import batches, store
 from goodjob.core.db import Connection, Database, Executor, is_connection, is_connection_error
 from goodjob.core.types import Outcome, OutcomeKind
 
@@ -31,6 +31,8 @@ def keeps_row(outcome: Outcome, preserve: Preserve) -> bool:
     kind = outcome.kind
     if kind in (OutcomeKind.RETRIED, OutcomeKind.INTERRUPTED, OutcomeKind.THROTTLED):
         return True  # it runs again: never deleted
+    if outcome.job.batch_id is not None:
+        return True  # a batch's progress, job list and retry read its rows (core/batches.py)
     if preserve is True:
         return True
     if preserve == "on_unhandled_error":
@@ -163,6 +165,8 @@ class Recorder:
                     kept = [o for o in kept if o.job.id in updated]
                 if kept:
                     await store.insert_executions(conn, self.process_id, execution_columns(kept))
+                if any(o.job.batch_id is not None for o in kept):
+                    await batches.after_results(conn, kept, now)  # finish batches, enqueue callbacks
         if self.on_recorded is not None:
             self.on_recorded(outcomes)
 

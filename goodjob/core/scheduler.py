@@ -39,6 +39,7 @@ class Scheduler:
         on_start: Callable[[ClaimedJob], None] | None = None,
         on_finish: Callable[[Outcome], None] | None = None,
         paused: Callable[[], list[str]] = list,
+        paused_classes: Callable[[], list[str]] = list,
     ) -> None:
         self.spec = spec
         self.capacity = spec.max_threads
@@ -49,6 +50,7 @@ class Scheduler:
         self._on_start = on_start
         self._on_finish = on_finish
         self._paused = paused
+        self._paused_classes = paused_classes
         self._event = asyncio.Event()
         self._dirty = True  # look for work at start
         self._stopping = False
@@ -120,7 +122,8 @@ class Scheduler:
         spec = self.spec
         paused = self._paused()
         if spec.kind == "all":
-            return await store.concurrency_claim_all(db.pool, limit, now, self.process_id, paused)
+            return await store.concurrency_claim_all(db.pool, limit, now, self.process_id, paused,
+                                                     self._paused_classes())
         if spec.kind == "include":
             queues = [q for q in spec.queues if q not in paused] if paused else list(spec.queues)
             ordered = spec.ordered
@@ -130,7 +133,8 @@ class Scheduler:
             queues, ordered = [q for q in waiting if q not in skip], False
         if not queues:
             return []
-        return await store.concurrency_claim_queues(db.pool, limit, now, self.process_id, queues, ordered)
+        return await store.concurrency_claim_queues(db.pool, limit, now, self.process_id, queues, ordered,
+                                                    self._paused_classes())
 
     def _launch(self, job: ClaimedJob) -> None:
         task = asyncio.get_running_loop().create_task(self._perform(job), name=f"goodjob-job[{job.id}]")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -76,16 +77,20 @@ async def insert_jobs(ex: Executor, columns: tuple[list[Any], ...], now: datetim
 
 
 async def claim_all(
-    ex: Executor, limit: int, now: datetime, process_id: UUID, skip_queues: list[str]
+    ex: Executor, limit: int, now: datetime, process_id: UUID, skip_queues: list[str],
+    skip_classes: Sequence[str] = (),
 ) -> list[Record]:
-    rows: list[Record] = await ex.fetch(sql("claim_all"), limit, now, process_id, skip_queues)
+    rows: list[Record] = await ex.fetch(sql("claim_all"), limit, now, process_id, skip_queues, list(skip_classes))
     return rows
 
 
 async def claim_queues(
-    ex: Executor, limit: int, now: datetime, process_id: UUID, queues: list[str], ordered: bool
+    ex: Executor, limit: int, now: datetime, process_id: UUID, queues: list[str], ordered: bool,
+    skip_classes: Sequence[str] = (),
 ) -> list[Record]:
-    rows: list[Record] = await ex.fetch(sql("claim_queues"), limit, now, process_id, queues, ordered)
+    rows: list[Record] = await ex.fetch(
+        sql("claim_queues"), limit, now, process_id, queues, ordered, list(skip_classes)
+    )
     return rows
 
 
@@ -306,8 +311,8 @@ async def concurrency_lock_enqueue(ex: Executor, key: str) -> None:
     await ex.execute(sql("concurrency_lock_enqueue"), key)
 
 
-async def concurrency_enqueue_counts(ex: Executor, key: str, window_start: datetime | None) -> Record:
-    row = await ex.fetchrow(sql("concurrency_enqueue_counts"), key, window_start)
+async def concurrency_enqueue_counts(ex: Executor, key: str, window_start: datetime | None, now: datetime) -> Record:
+    row = await ex.fetchrow(sql("concurrency_enqueue_counts"), key, window_start, now)
     assert row is not None
     return row
 
@@ -331,28 +336,33 @@ async def concurrency_insert_job(
     perform_throttle: int | None,
     perform_period: float | None,
     enqueue_event: bool,
+    enqueue_period: float | None,
 ) -> bool:
     """insert_job plus the perform rules; False if a row with that id (or cron key and time) exists."""
     row = await ex.fetchrow(
         sql("concurrency_insert_job"), id, queue_name, priority, job_class, params, scheduled_at,
         concurrency_key, labels, batch_id, cron_key, cron_at, now, perform_limit, perform_throttle,
-        perform_period, enqueue_event,
+        perform_period, enqueue_event, enqueue_period,
     )
     return row is not None
 
 
 async def concurrency_claim_all(
-    ex: Executor, limit: int, now: datetime, process_id: UUID, skip_queues: list[str]
+    ex: Executor, limit: int, now: datetime, process_id: UUID, skip_queues: list[str],
+    skip_classes: Sequence[str] = (),
 ) -> list[Record]:
-    rows: list[Record] = await ex.fetch(sql("concurrency_claim_all"), limit, now, process_id, skip_queues)
+    rows: list[Record] = await ex.fetch(
+        sql("concurrency_claim_all"), limit, now, process_id, skip_queues, list(skip_classes)
+    )
     return rows
 
 
 async def concurrency_claim_queues(
-    ex: Executor, limit: int, now: datetime, process_id: UUID, queues: list[str], ordered: bool
+    ex: Executor, limit: int, now: datetime, process_id: UUID, queues: list[str], ordered: bool,
+    skip_classes: Sequence[str] = (),
 ) -> list[Record]:
     rows: list[Record] = await ex.fetch(
-        sql("concurrency_claim_queues"), limit, now, process_id, queues, ordered
+        sql("concurrency_claim_queues"), limit, now, process_id, queues, ordered, list(skip_classes)
     )
     return rows
 
@@ -370,3 +380,100 @@ async def concurrency_admit_counts(
 
 async def concurrency_record_perform(ex: Executor, key: str, now: datetime, period: float, job_id: UUID) -> None:
     await ex.execute(sql("concurrency_record_perform"), key, now, period, job_id)
+
+
+# --- cron, batches, pauses ----------------------------------------------------------------------
+# Queries of sql/cron_batches.sql (see goodjob/core/cron.py, batches.py, pauses.py).
+
+
+async def pauses_get(ex: Executor) -> dict[str, str]:
+    """The raw 'paused_queues' and 'paused_job_classes' settings (JSON text), where present."""
+    return {r["key"]: r["value"] for r in await ex.fetch(sql("pauses_get"))}
+
+
+async def pauses_set(ex: Executor, key: str, name: str, paused: bool, now: datetime) -> str:
+    """Add or remove ``name`` in the JSON array setting ``key`` and NOTIFY; the new array as text."""
+    return str(await ex.fetchval(sql("pauses_set"), key, name, paused, now))
+
+
+async def cron_enabled_get(ex: Executor) -> str | None:
+    value = await ex.fetchval(sql("cron_enabled_get"))
+    return None if value is None else str(value)
+
+
+async def cron_enabled_set(ex: Executor, key: str, enabled: bool, now: datetime) -> str:
+    return str(await ex.fetchval(sql("cron_enabled_set"), key, enabled, now))
+
+
+async def cron_claim_occurrence(ex: Executor, key: str, at: datetime, now: datetime) -> bool:
+    """True if this caller may enqueue occurrence ``at`` of ``key`` (nobody took it or a later one)."""
+    return await ex.fetchval(sql("cron_claim_occurrence"), key, at, now) is not None
+
+
+async def cron_record_job(ex: Executor, key: str, job_id: UUID, now: datetime) -> None:
+    await ex.execute(sql("cron_record_job"), key, job_id, now)
+
+
+async def cron_entries_state(ex: Executor, keys: list[str]) -> dict[str, Record]:
+    return {r["key"]: r for r in await ex.fetch(sql("cron_entries_state"), keys)}
+
+
+async def batch_insert(
+    ex: Executor, id: UUID, description: str | None, properties: str, callbacks: str, now: datetime
+) -> None:
+    await ex.execute(sql("batch_insert"), id, description, properties, callbacks, now)
+
+
+async def batch_mark_enqueued(ex: Executor, batch_id: UUID, now: datetime) -> bool:
+    return await ex.fetchval(sql("batch_mark_enqueued"), batch_id, now) is not None
+
+
+async def batch_lock(ex: Executor, ids: list[UUID]) -> list[UUID]:
+    return [r["id"] for r in await ex.fetch(sql("batch_lock"), ids)]
+
+
+async def batch_settle(ex: Executor, ids: list[UUID], now: datetime) -> list[Record]:
+    rows: list[Record] = await ex.fetch(sql("batch_settle"), ids, now)
+    return rows
+
+
+async def batch_unsettled(ex: Executor, limit: int) -> list[UUID]:
+    return [r["id"] for r in await ex.fetch(sql("batch_unsettled"), limit)]
+
+
+async def batch_retry(ex: Executor, batch_id: UUID, now: datetime) -> int:
+    return int(await ex.fetchval(sql("batch_retry"), batch_id, now))
+
+
+async def batch_get(ex: Executor, batch_id: UUID) -> Record | None:
+    return await ex.fetchrow(sql("batch_get"), batch_id)
+
+
+async def batch_list(ex: Executor, after: UUID | None, limit: int) -> list[Record]:
+    rows: list[Record] = await ex.fetch(sql("batch_list"), after, limit)
+    return rows
+
+
+async def batch_counts(ex: Executor, ids: list[UUID]) -> dict[UUID, dict[str, int]]:
+    counts: dict[UUID, dict[str, int]] = {i: {} for i in ids}
+    for r in await ex.fetch(sql("batch_counts"), ids):
+        counts[r["batch_id"]][r["state"]] = int(r["n"])
+    return counts
+
+
+async def batch_jobs(ex: Executor, batch_id: UUID, after: UUID | None, limit: int) -> list[Record]:
+    rows: list[Record] = await ex.fetch(sql("batch_jobs"), batch_id, after, limit)
+    return rows
+
+
+async def batch_cleanup(ex: Executor, cutoff: datetime, limit: int) -> int:
+    status = await ex.execute(sql("batch_cleanup"), cutoff, limit)
+    return int(status.split()[-1])
+
+
+async def label_jobs(
+    ex: Executor, label: str, state: str | None, after: tuple[datetime, UUID] | None, limit: int
+) -> list[Record]:
+    at, cursor_id = after if after is not None else (None, None)
+    rows: list[Record] = await ex.fetch(sql("label_jobs"), label, state, at, cursor_id, limit)
+    return rows

@@ -27,6 +27,7 @@ from goodjob.core.process import ProcessRecord
 from goodjob.core.queues import parse_queues
 from goodjob.core.recorder import Recorder
 from goodjob.core.scheduler import Scheduler
+from goodjob.core.services import WorkerServices
 from goodjob.core.types import ClaimedJob, Outcome, OutcomeKind
 
 log = logging.getLogger("goodjob")
@@ -60,6 +61,7 @@ class Worker:
         self._since_cleanup = 0
         self._cleanup_task: asyncio.Task[None] | None = None
         self._cleanup_timer: asyncio.Task[None] | None = None
+        self.services = WorkerServices(config, database, self.wake_all)  # pauses, cron, batch sweeper
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -67,6 +69,7 @@ class Worker:
         cfg = self.config
         database = await self._database()
         await check_schema(database.pool)
+        await self.services.prepare()
         total_threads = sum(p.max_threads for p in self.pools)
         self.process = ProcessRecord(
             database=self._database,
@@ -96,13 +99,15 @@ class Worker:
                     recorder=self.recorder,
                     on_start=self._log_start,
                     on_finish=self._log_finish,
+                    paused=self.services.pauses.queues,
+                    paused_classes=self.services.pauses.job_classes,
                 )
             )
         await self.process.start()
         if self.listen:
             self.notifier = Notifier(self._url, self._on_notify, on_connected=self._notifier_state)
             self.notifier.start()
-        self.poller = Poller(cfg.poll_interval, self.wake_all)
+        self.poller = Poller(cfg.poll_interval, self._poll)
         self.poller.start()
         for scheduler in self.schedulers:
             scheduler.start()
@@ -111,6 +116,7 @@ class Worker:
             self._cleanup_timer = asyncio.get_running_loop().create_task(
                 self._cleanup_every(cfg.cleanup_interval_seconds), name="goodjob-cleanup-timer"
             )
+        self.services.start()
         self.started = True
         events.emit("worker_start", process_id=str(self.process.id), queues=cfg.queues,
                     pools=[s.spec.describe() for s in self.schedulers], execution_mode=self.execution_mode)
@@ -135,6 +141,7 @@ class Worker:
         for task in (self._cleanup_timer, self._cleanup_task):
             if task is not None:
                 task.cancel()
+        await self.services.stop()
         for scheduler in self.schedulers:
             scheduler.stop_claiming()
         if self.poller is not None:
@@ -204,6 +211,10 @@ class Worker:
         for scheduler in self.schedulers:
             scheduler.wake()
 
+    def _poll(self) -> None:
+        self.services.on_poll()  # re-read the pauses (a resume wakes the pools again)
+        self.wake_all()
+
     def _wake_queues(self, queues: list[str]) -> None:
         for queue in queues:
             self.route(queue)
@@ -222,7 +233,11 @@ class Worker:
 
     def _on_notify(self, payload: dict[str, Any]) -> None:
         if payload.get("reconnected"):
+            self.services.pauses.refresh_soon()  # a pause NOTIFY may have been missed
             self.wake_all()
+            return
+        if payload.get("paused"):
+            self.services.pauses.refresh_soon()
             return
         queue = payload.get("queue")
         if not isinstance(queue, str):

@@ -4,6 +4,7 @@ once, and neither throttles nor logs errors while doing so."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import asyncpg
@@ -20,12 +21,12 @@ async def test_perform_limit_one_holds_across_two_worker_processes(
     await conn.execute(SPANS)
     goodjob.configure(preserve_job_records=True)
     total = 16
-    for i in range(6):  # some waiting before the workers start, the rest arrive while they run
+    for _ in range(6):  # some waiting before the workers start, the rest arrive while they run
         await SpanJob.perform_later(0.1)
     env = {"GOOD_JOB_PRESERVE_JOB_RECORDS": "true"}
     procs = [workers.start("--max-threads", "4", "--poll-interval", "0.1", env=env) for _ in range(2)]
     await wait_for(lambda: conn.fetchval("SELECT count(*) FROM good_job_processes"), timeout=30)
-    for i in range(total - 6):
+    for _ in range(total - 6):
         await SpanJob.perform_later(0.1)
         await asyncio.sleep(0.05)
 
@@ -35,7 +36,7 @@ async def test_perform_limit_one_holds_across_two_worker_processes(
     started = time.monotonic()
     await wait_for(done, timeout=60, interval=0.1)
     spans = await conn.fetch("SELECT pid, started_at, finished_at FROM concurrency_spans ORDER BY started_at")
-    for before, after in zip(spans, spans[1:], strict=False):
+    for before, after in itertools.pairwise(spans):
         assert after["started_at"] >= before["finished_at"], (
             f"jobs overlapped: pid {before['pid']} ran until {before['finished_at']}, "
             f"pid {after['pid']} started at {after['started_at']}"

@@ -7,8 +7,9 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import asyncpg
 import pytest
@@ -193,7 +194,7 @@ async def test_a_key_that_is_not_a_string_is_a_type_error(conn: asyncpg.Connecti
     class NotRulesJob(goodjob.Job):
         concurrency = {"perform_limit": 1}  # type: ignore[assignment]
 
-    with pytest.raises(TypeError, match="must be a goodjob.Concurrency, got dict"):
+    with pytest.raises(TypeError, match=r"must be a goodjob\.Concurrency, got dict"):
         await NotRulesJob.perform_later()
 
 
@@ -258,8 +259,16 @@ async def test_enqueue_throttle_slides_and_survives_deleted_rows(conn: asyncpg.C
     assert await EnqueueThrottledJob.perform_later()
     assert await EnqueueThrottledJob.perform_later()
     assert not await EnqueueThrottledJob.perform_later()
-    # Expired events are pruned by the next check on the key.
+    # Expired events (of any key) are pruned a few at a time by the next throttled write.
     assert await conn.fetchval("SELECT count(*) FROM good_job_concurrency_events") == 2
+    await conn.execute(
+        "INSERT INTO good_job_concurrency_events (concurrency_key, kind, at, expires_at) "
+        "SELECT 'stale-' || i, 'perform', now() - interval '2 hours', now() - interval '1 hour' "
+        "FROM generate_series(1, 5) AS i"
+    )
+    await asyncio.sleep(0.65)
+    assert await EnqueueThrottledJob.perform_later()
+    assert await conn.fetchval("SELECT count(*) FROM good_job_concurrency_events") == 1
 
 
 async def test_function_jobs_take_concurrency_too(conn: asyncpg.Connection) -> None:
@@ -307,16 +316,48 @@ async def test_bulk_enqueue_applies_the_rules_job_by_job(conn: asyncpg.Connectio
     rows = {r["id"] for r in await conn.fetch("SELECT id FROM good_jobs")}
     assert rows == {r.id for r in results if r}
     assert len(refusals) == 2 and all(e.payload["reason"] for e in refusals)
-    # Bulk rows carry their perform rules as single enqueues do.
-    ids = [jobs[0].request.id]
+    # Bulk rows carry their perform rules as single enqueues do; total_limit doubles as the perform
+    # limit when there is no perform_limit (as in GoodJob).
     await goodjob.perform_all_later([OneAtATimeJob.new("x")])
-    limit = await conn.fetchval(
-        "SELECT concurrency_perform_limit FROM good_jobs WHERE job_class = $1", OneAtATimeJob.job_name
-    )
-    assert limit == 1 and ids
+    limits = dict(await conn.fetch(
+        "SELECT DISTINCT concurrency_key, concurrency_perform_limit FROM good_jobs WHERE concurrency_key IS NOT NULL"
+    ))
+    assert limits == {"one": 1, "total": 2, "Unique-Alice": None, "Unique-Bob": None}
 
 
 # --- perform rules --------------------------------------------------------------------------------
+
+
+class ThreeAtATimeJob(SpanBase):
+    concurrency = goodjob.Concurrency(key="three", perform_limit=3)
+
+
+async def test_concurrent_claimers_never_exceed_the_perform_limit(gj: str, conn: asyncpg.Connection) -> None:
+    """Twenty claim statements at once, on twenty connections, over rows of one key spread over two
+    queues: claimers of different queues see different rows, so only the key's lock keeps them from
+    each taking the last places."""
+    await goodjob.perform_all_later([ThreeAtATimeJob.set(queue=q).new(q) for q in ("a", "b") * 15])
+    conns = [await asyncpg.connect(gj) for _ in range(20)]
+
+    async def claim(c: asyncpg.Connection) -> list[Any]:
+        queue = "a" if conns.index(c) % 2 else "b"
+        return await store.concurrency_claim_queues(c, 5, datetime.now(UTC), uuid4(), [queue], False)
+
+    async def running() -> int:
+        return int(await conn.fetchval("SELECT count(*) FROM good_jobs WHERE concurrency_key = 'three' "
+                                       "AND state = 'running'"))
+
+    try:
+        for finished in range(4):
+            for _ in range(5):
+                await asyncio.gather(*(claim(c) for c in conns))
+                assert await running() <= 3
+            assert await running() == 3, f"round {finished}"
+            await conn.execute("UPDATE good_jobs SET state = 'succeeded' WHERE id = (SELECT id FROM good_jobs "
+                               "WHERE concurrency_key = 'three' AND state = 'running' LIMIT 1)")
+    finally:
+        for c in conns:
+            await c.close()
 
 
 async def test_perform_limit_one_runs_strictly_one_at_a_time_without_throttling(
@@ -463,12 +504,9 @@ async def test_plain_claim_plan_is_unchanged(conn: asyncpg.Connection) -> None:
     more filter on a column (no function call unless a row carries rules)."""
     await goodjob.perform_all_later([PlainSpanJob.new(str(i)) for i in range(50)])
     await conn.execute("ANALYZE good_jobs")
-    from datetime import UTC, datetime
-
-    args = (10, datetime.now(UTC), None, [])
+    args = (10, datetime.now(UTC), None, [], [])
     plain = await conn.fetch("EXPLAIN " + store.sql("claim_all"), *args)
     keyed = await conn.fetch("EXPLAIN " + store.sql("concurrency_claim_all"), *args)
-    plain_scan = [r[0] for r in plain if "Scan" in r[0] and "good_jobs" in r[0]]
-    keyed_scan = [r[0] for r in keyed if "Scan" in r[0] and "good_jobs" in r[0]]
-    assert plain_scan and [s.split("(")[0].strip(" ->") for s in plain_scan][0] == \
-        [s.split("(")[0].strip(" ->") for s in keyed_scan][0]
+    for plan in (plain, keyed):
+        assert "Index Scan using good_jobs_claim_all on good_jobs" in "\n".join(r[0] for r in plan)
+    assert "good_job_concurrency_claimable" in "\n".join(r[0] for r in keyed)  # the filter, after the NULL tests

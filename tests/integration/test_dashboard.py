@@ -293,7 +293,9 @@ async def test_queues_page_counts_waiting_and_latency(client: httpx.AsyncClient,
         await add_job(conn, queue="mailers", scheduled_at=now - timedelta(minutes=minutes))
     await add_job(conn, queue="mailers", scheduled_at=now + timedelta(hours=1))
     await add_job(conn, queue="mailers", state="running")
+    await add_process(conn)  # its queue string "mailers,default" names an idle queue too
     html = (await client.get("/queues")).text
+    assert 'data-queue="default"' in html
     row = re.search(r'<tr data-queue="mailers">(.*?)</tr>', html, re.S)
     assert row
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)

@@ -95,9 +95,9 @@ async def test_claim_plans_use_indexes_with_many_rows(conn: asyncpg.Connection) 
     # estimates `queue_name = <lateral value>` with average selectivity: check both kinds of plan.
     for mode in ("force_custom_plan", "force_generic_plan"):
         await conn.execute(f"SET plan_cache_mode = {mode}")
-        single = await _plan(conn, "claim_queues", 10, now, pid, ["mail"], False)
-        ordered = await _plan(conn, "claim_queues", 10, now, pid, ["mail", "batch"], True)
-        star = await _plan(conn, "claim_all", 10, now, pid, [])
+        single = await _plan(conn, "claim_queues", 10, now, pid, ["mail"], False, [])
+        ordered = await _plan(conn, "claim_queues", 10, now, pid, ["mail", "batch"], True, [])
+        star = await _plan(conn, "claim_all", 10, now, pid, [], [])
         names = await _plan(conn, "waiting_queue_names")
         for plan in (single, ordered, star, names):
             assert "Seq Scan on good_jobs" not in plan, plan

@@ -11,10 +11,11 @@ SELECT pg_advisory_xact_lock(1735000065, hashtext($1));
 -- name: concurrency_enqueue_counts
 -- Run after concurrency_lock_enqueue, as its own statement, so that its snapshot includes the rows
 -- the lock's previous holder committed. $2 is the start of the enqueue_throttle window (NULL: no
--- throttle); events older than the window are pruned on the way.
+-- throttle); with a throttle, a few expired events (of any key) are pruned on the way.
 WITH pruned AS (
-    DELETE FROM good_job_concurrency_events
-    WHERE $2::timestamptz IS NOT NULL AND concurrency_key = $1 AND kind = 'enqueue' AND at <= $2
+    DELETE FROM good_job_concurrency_events WHERE ctid = ANY (ARRAY(
+        SELECT ctid FROM good_job_concurrency_events WHERE $2::timestamptz IS NOT NULL AND expires_at < $3
+        ORDER BY expires_at LIMIT 16 FOR UPDATE SKIP LOCKED))
 )
 SELECT (SELECT count(*) FROM good_jobs WHERE concurrency_key = $1 AND state = 'queued') AS queued,
        (SELECT count(*) FROM good_jobs WHERE concurrency_key = $1 AND state = 'running') AS running,
@@ -22,7 +23,8 @@ SELECT (SELECT count(*) FROM good_jobs WHERE concurrency_key = $1 AND state = 'q
         WHERE $2::timestamptz IS NOT NULL AND concurrency_key = $1 AND kind = 'enqueue' AND at > $2) AS recent;
 
 -- name: concurrency_insert_job
--- insert_job plus the job's perform rules ($13-$15) and, with $16, an enqueue event for the throttle.
+-- insert_job plus the job's perform rules ($13-$15) and, with $16, an enqueue event for the throttle
+-- (whose window is $17 seconds).
 WITH ins AS (
     INSERT INTO good_jobs (id, queue_name, priority, job_class, serialized_params, scheduled_at,
                            concurrency_key, labels, batch_id, cron_key, cron_at, created_at, updated_at,
@@ -31,8 +33,8 @@ WITH ins AS (
     ON CONFLICT DO NOTHING
     RETURNING id, queue_name, scheduled_at, concurrency_key
 ), enqueued AS (
-    INSERT INTO good_job_concurrency_events (concurrency_key, kind, at, job_id)
-    SELECT concurrency_key, 'enqueue', $12, id FROM ins WHERE $16::bool
+    INSERT INTO good_job_concurrency_events (concurrency_key, kind, at, expires_at, job_id)
+    SELECT concurrency_key, 'enqueue', $12, $12 + make_interval(secs => $17::float8), id FROM ins WHERE $16::bool
 )
 SELECT pg_notify('good_job', json_build_object(
            'queue', queue_name, 'at', extract(epoch FROM scheduled_at), 'count', 1)::text) IS NULL AS inserted
@@ -45,7 +47,7 @@ FROM ins;
 WITH next AS (
     SELECT id FROM good_jobs
     WHERE state = 'queued' AND scheduled_at <= $2
-      AND NOT (queue_name = ANY($4::text[]))
+      AND NOT (queue_name = ANY($4::text[])) AND NOT (job_class = ANY($5::text[]))  -- paused queues, classes
       AND (concurrency_perform_limit IS NULL AND concurrency_perform_throttle IS NULL
            OR good_job_concurrency_claimable(id, concurrency_key, concurrency_perform_limit,
                                              concurrency_perform_throttle, concurrency_perform_period, $2))
@@ -59,12 +61,13 @@ WITH next AS (
     FROM next WHERE j.id = next.id
     RETURNING j.id, j.queue_name, j.priority, j.job_class, j.serialized_params::text AS params,
               j.scheduled_at, j.executions_count, j.concurrency_key, j.batch_id, j.labels, j.created_at,
-              j.concurrency_perform_throttle,
+              j.concurrency_perform_throttle, j.concurrency_perform_period,
               j.concurrency_perform_limit IS NOT NULL OR j.concurrency_perform_throttle IS NOT NULL
                   AS concurrency_checked
 ), performed AS (
-    INSERT INTO good_job_concurrency_events (concurrency_key, kind, at, job_id)
-    SELECT concurrency_key, 'perform', $2, id FROM claimed WHERE concurrency_perform_throttle IS NOT NULL
+    INSERT INTO good_job_concurrency_events (concurrency_key, kind, at, expires_at, job_id)
+    SELECT concurrency_key, 'perform', $2, $2 + make_interval(secs => concurrency_perform_period), id
+    FROM claimed WHERE concurrency_perform_throttle IS NOT NULL
 )
 SELECT id, queue_name, priority, job_class, params, scheduled_at, executions_count, concurrency_key,
        batch_id, labels, created_at, concurrency_checked
@@ -78,6 +81,7 @@ WITH next AS (
     CROSS JOIN LATERAL (
         SELECT id, priority, scheduled_at FROM good_jobs
         WHERE state = 'queued' AND queue_name >= q.name AND queue_name <= q.name AND scheduled_at <= $2
+          AND NOT (job_class = ANY($6::text[]))  -- paused job classes (core/pauses.py)
           AND (concurrency_perform_limit IS NULL AND concurrency_perform_throttle IS NULL
                OR good_job_concurrency_claimable(id, concurrency_key, concurrency_perform_limit,
                                                  concurrency_perform_throttle, concurrency_perform_period, $2))
@@ -98,12 +102,13 @@ WITH next AS (
     FROM next WHERE j.id = next.id
     RETURNING j.id, j.queue_name, j.priority, j.job_class, j.serialized_params::text AS params,
               j.scheduled_at, j.executions_count, j.concurrency_key, j.batch_id, j.labels, j.created_at,
-              j.concurrency_perform_throttle,
+              j.concurrency_perform_throttle, j.concurrency_perform_period,
               j.concurrency_perform_limit IS NOT NULL OR j.concurrency_perform_throttle IS NOT NULL
                   AS concurrency_checked
 ), performed AS (
-    INSERT INTO good_job_concurrency_events (concurrency_key, kind, at, job_id)
-    SELECT concurrency_key, 'perform', $2, id FROM claimed WHERE concurrency_perform_throttle IS NOT NULL
+    INSERT INTO good_job_concurrency_events (concurrency_key, kind, at, expires_at, job_id)
+    SELECT concurrency_key, 'perform', $2, $2 + make_interval(secs => concurrency_perform_period), id
+    FROM claimed WHERE concurrency_perform_throttle IS NOT NULL
 )
 SELECT id, queue_name, priority, job_class, params, scheduled_at, executions_count, concurrency_key,
        batch_id, labels, created_at, concurrency_checked
@@ -141,9 +146,11 @@ SELECT r.perform_limit, r.throttle, r.period,
 FROM rules AS r;
 
 -- name: concurrency_record_perform
--- An admitted perform of a throttled key: one event, and the key's expired events pruned.
+-- An admitted perform of a throttled key: one event, and a few expired events pruned.
 WITH pruned AS (
-    DELETE FROM good_job_concurrency_events
-    WHERE concurrency_key = $1 AND kind = 'perform' AND at <= $2 - make_interval(secs => $3::float8)
+    DELETE FROM good_job_concurrency_events WHERE ctid = ANY (ARRAY(
+        SELECT ctid FROM good_job_concurrency_events WHERE expires_at < $2
+        ORDER BY expires_at LIMIT 16 FOR UPDATE SKIP LOCKED))
 )
-INSERT INTO good_job_concurrency_events (concurrency_key, kind, at, job_id) VALUES ($1, 'perform', $2, $4);
+INSERT INTO good_job_concurrency_events (concurrency_key, kind, at, expires_at, job_id)
+VALUES ($1, 'perform', $2, $2 + make_interval(secs => $3::float8), $4);

@@ -133,15 +133,18 @@ ALTER TABLE good_jobs
 
 -- Throttle windows count enqueues and performs per key. good_jobs cannot be the source (finished
 -- rows are deleted when preserve_job_records is off, and a row enqueued once may perform many
--- times), so each enqueue/perform of a throttled key leaves one small row here. Rows older than the
--- window are pruned by the next check on the same key, so the table holds about `count` rows per key.
+-- times), so each enqueue/perform of a throttled key leaves one small row here. Every write also
+-- deletes a few expired rows of any key (oldest first), so the table holds little more than the
+-- events still inside their windows, without a cleanup job.
 CREATE TABLE good_job_concurrency_events (
     concurrency_key text        NOT NULL,
     kind            text        NOT NULL CONSTRAINT good_job_concurrency_events_kind CHECK (kind IN ('enqueue', 'perform')),
     at              timestamptz NOT NULL,
+    expires_at      timestamptz NOT NULL,
     job_id          uuid
 );
 CREATE INDEX good_job_concurrency_events_window ON good_job_concurrency_events (concurrency_key, kind, at);
+CREATE INDEX good_job_concurrency_events_expired ON good_job_concurrency_events (expires_at);
 
 -- The claim's filter for rows that carry perform rules: true if the claiming statement may take row
 -- p_id, whose key is p_key. Why a VOLATILE function rather than plain SQL in the claim:
@@ -184,8 +187,9 @@ BEGIN
         open := busy + cardinality(taken) < p_limit;
     END IF;
     IF open AND p_throttle IS NOT NULL THEN
-        DELETE FROM good_job_concurrency_events
-        WHERE concurrency_key = p_key AND kind = 'perform' AND at <= p_now - make_interval(secs => p_period);
+        DELETE FROM good_job_concurrency_events WHERE ctid = ANY (ARRAY(
+            SELECT ctid FROM good_job_concurrency_events WHERE expires_at < p_now
+            ORDER BY expires_at LIMIT 16 FOR UPDATE SKIP LOCKED));
         SELECT count(*) INTO busy FROM good_job_concurrency_events
         WHERE concurrency_key = p_key AND kind = 'perform' AND at > p_now - make_interval(secs => p_period)
           AND (job_id IS NULL OR job_id <> ALL (taken));
@@ -198,4 +202,47 @@ BEGIN
 END
 $$;
 INSERT INTO good_job_schema_migrations (version, name) VALUES (3, 'concurrency') ON CONFLICT DO NOTHING;
+
+-- migration 0004_cron_batches_labels
+-- goodjob schema, version 4: batches, cron bookkeeping, the label filter (see docs/cron_batches.md).
+
+-- A batch groups jobs (good_jobs.batch_id) and enqueues callback jobs when they are done. Progress
+-- is read from the batch's own job rows, which the recorder keeps whatever preserve_job_records
+-- says (a finished batch job is deleted only by the age-based cleanup), so nothing here has to be
+-- kept in step by every code path that changes a job's state.
+CREATE TABLE good_job_batches (
+    id            uuid PRIMARY KEY,
+    description   text,
+    properties    jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    -- {"finish" | "success" | "discard": {"job_class", "queue_name", "priority", "labels"}}
+    callbacks     jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    enqueued_at   timestamptz,  -- the block that created it ended: from now on it may finish
+    discarded_at  timestamptz,  -- a discarded job was seen and on_discard enqueued (reset by retry)
+    finished_at   timestamptz,  -- every job finished and on_finish / on_success enqueued
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+-- Open batches, for the sweeper that settles batches finished by other paths than a worker's result.
+CREATE INDEX good_job_batches_open ON good_job_batches (id) WHERE finished_at IS NULL AND enqueued_at IS NOT NULL;
+
+-- A batch's jobs by state: "any unfinished job left?" is one index probe however large the batch,
+-- and progress counts are index-only. Replaces the plain batch_id index (same leading column).
+DROP INDEX good_jobs_batch;
+CREATE INDEX good_jobs_batch ON good_jobs (batch_id, state) WHERE batch_id IS NOT NULL;
+
+-- One row per cron entry that has run. last_at only grows: an occurrence at or before it was already
+-- enqueued by some process. This (not the job rows, which may be deleted once performed) is what
+-- makes every occurrence run once across processes and restarts; the unique (cron_key, cron_at)
+-- index on good_jobs is the second guard.
+CREATE TABLE good_job_cron_entries (
+    key              text PRIMARY KEY,
+    last_at          timestamptz,  -- the latest scheduled occurrence enqueued
+    last_job_id      uuid,
+    last_enqueued_at timestamptz,  -- wall time of the latest enqueue, scheduled or "enqueue now"
+    updated_at       timestamptz NOT NULL DEFAULT now()
+);
+
+-- The dashboard's label filter (labels @> ARRAY[...]). Partial: unlabelled jobs pay nothing.
+CREATE INDEX good_jobs_labels ON good_jobs USING gin (labels) WHERE labels IS NOT NULL;
+INSERT INTO good_job_schema_migrations (version, name) VALUES (4, 'cron_batches_labels') ON CONFLICT DO NOTHING;
 COMMIT;

@@ -10,15 +10,18 @@ ALTER TABLE good_jobs
 
 -- Throttle windows count enqueues and performs per key. good_jobs cannot be the source (finished
 -- rows are deleted when preserve_job_records is off, and a row enqueued once may perform many
--- times), so each enqueue/perform of a throttled key leaves one small row here. Rows older than the
--- window are pruned by the next check on the same key, so the table holds about `count` rows per key.
+-- times), so each enqueue/perform of a throttled key leaves one small row here. Every write also
+-- deletes a few expired rows of any key (oldest first), so the table holds little more than the
+-- events still inside their windows, without a cleanup job.
 CREATE TABLE good_job_concurrency_events (
     concurrency_key text        NOT NULL,
     kind            text        NOT NULL CONSTRAINT good_job_concurrency_events_kind CHECK (kind IN ('enqueue', 'perform')),
     at              timestamptz NOT NULL,
+    expires_at      timestamptz NOT NULL,
     job_id          uuid
 );
 CREATE INDEX good_job_concurrency_events_window ON good_job_concurrency_events (concurrency_key, kind, at);
+CREATE INDEX good_job_concurrency_events_expired ON good_job_concurrency_events (expires_at);
 
 -- The claim's filter for rows that carry perform rules: true if the claiming statement may take row
 -- p_id, whose key is p_key. Why a VOLATILE function rather than plain SQL in the claim:
@@ -61,8 +64,9 @@ BEGIN
         open := busy + cardinality(taken) < p_limit;
     END IF;
     IF open AND p_throttle IS NOT NULL THEN
-        DELETE FROM good_job_concurrency_events
-        WHERE concurrency_key = p_key AND kind = 'perform' AND at <= p_now - make_interval(secs => p_period);
+        DELETE FROM good_job_concurrency_events WHERE ctid = ANY (ARRAY(
+            SELECT ctid FROM good_job_concurrency_events WHERE expires_at < p_now
+            ORDER BY expires_at LIMIT 16 FOR UPDATE SKIP LOCKED));
         SELECT count(*) INTO busy FROM good_job_concurrency_events
         WHERE concurrency_key = p_key AND kind = 'perform' AND at > p_now - make_interval(secs => p_period)
           AND (job_id IS NULL OR job_id <> ALL (taken));

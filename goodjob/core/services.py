@@ -1,0 +1,82 @@
+"""What a worker runs beside its pools: its view of the pauses, cron, and the batch sweeper.
+
+Kept out of worker.py so that the worker only wires hooks: ``prepare`` before the pools start (a bad
+cron entry fails the start, naming the entry, before the process registers; the pauses are read so
+that the first claim already honours them), ``start`` once they run, ``stop`` first at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from goodjob.core import batches
+from goodjob.core.config import Config
+from goodjob.core.cron import CronScheduler, entries_from_config
+from goodjob.core.db import Database, is_connection_error
+from goodjob.core.pauses import PauseState
+
+log = logging.getLogger("goodjob")
+
+#: How often a worker settles batches whose jobs finished by other paths than a worker's result.
+BATCH_SWEEP_SECONDS = 15.0
+
+
+class WorkerServices:
+    def __init__(
+        self, config: Config, database: Callable[[], Awaitable[Database]], wake_all: Callable[[], None]
+    ) -> None:
+        self.config = config
+        self._database = database
+        self.pauses = PauseState(database, on_resume=wake_all)
+        self.cron: CronScheduler | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def prepare(self) -> None:
+        if self.config.enable_cron:
+            entries = entries_from_config(self.config, resolve=True)
+            self.cron = CronScheduler(entries, database=self._database,
+                                      graceful_restart_period=self.config.cron_graceful_restart_period)
+            if not entries:
+                log.warning("goodjob: cron is enabled but no cron entries are configured (GOOD_JOB_CRON)")
+        await self.pauses.refresh()
+
+    def start(self) -> None:
+        if self.cron is not None:
+            self.cron.start()
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_every(), name="goodjob-batches")
+
+    def on_poll(self) -> None:
+        self.pauses.refresh_soon()
+
+    async def stop(self) -> None:
+        if self.cron is not None:
+            await self.cron.stop()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self.pauses.stop()
+
+    async def _sweep_every(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if is_connection_error(exc):
+                    log.warning("goodjob: settling batches failed (%s)", exc)
+                else:
+                    log.exception("goodjob: settling batches failed")
+            await asyncio.sleep(BATCH_SWEEP_SECONDS)
+
+    async def sweep(self) -> int:
+        db = await self._database()
+        now = datetime.now(UTC)
+        cutoff = now - timedelta(seconds=self.config.cleanup_preserved_jobs_before_seconds_ago)
+        async with db.acquire() as conn:
+            return await batches.sweep(conn, now=now, cleanup_before=cutoff)
