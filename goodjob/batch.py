@@ -198,12 +198,7 @@ class Batch:
 
     async def retry(self) -> int:
         """Re-queue the batch's discarded jobs and reopen it; its callbacks may fire again."""
-        ex = await self._executor()
-        if is_connection(ex):
-            return await batches.retry(ex, self.id)
-        db = await get_runtime().database()
-        async with db.acquire() as conn:
-            return await batches.retry(conn, self.id)
+        return await batches.retry(await self._executor(), self.id)
 
     def retry_sync(self) -> int:
         return get_runtime().run_sync(self.retry)

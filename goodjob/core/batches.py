@@ -19,16 +19,17 @@ the worker and the dashboard share. Design (docs/cron_batches.md):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from goodjob.core import enqueue, store
-from goodjob.core.db import Connection, Executor, is_connection_error
+from goodjob.core.db import Connection, Executor, is_connection, is_connection_error
 from goodjob.core.serialize import dump_arguments, loads_arguments
 from goodjob.core.types import Enqueued, Outcome, OutcomeKind
 
@@ -163,8 +164,9 @@ async def settle(conn: Connection, batch_ids: Sequence[UUID], now: datetime | No
 async def _enqueue_callback(conn: Connection, batch_id: UUID, event: str, spec: Mapping[str, Any],
                             now: datetime) -> Enqueued:
     req = enqueue.JobRequest(
-        job_class=spec["job_class"], args=(UUID(int=batch_id.int), event), queue_name=spec.get("queue_name") or "default",
-        priority=int(spec.get("priority") or 0), labels=tuple(spec.get("labels") or ()),
+        job_class=spec["job_class"], args=(UUID(int=batch_id.int), event),  # asyncpg's UUID: a plain one
+        queue_name=spec.get("queue_name") or "default", priority=int(spec.get("priority") or 0),
+        labels=tuple(spec.get("labels") or ()),
         meta={"batch_callback": True},
     )
     return await enqueue.insert(conn, req, req.params_json(), now)
@@ -188,12 +190,21 @@ async def after_results(conn: Connection, outcomes: Sequence[Outcome], now: date
         log.exception("goodjob: settling batches %s failed; the sweeper will retry", sorted(set(map(str, ids))))
 
 
-async def retry(conn: Connection, batch_id: UUID, now: datetime | None = None) -> int:
+async def retry(ex: Executor, batch_id: UUID, now: datetime | None = None) -> int:
     """Re-queue the batch's discarded jobs (due now) and reopen it; returns how many were re-queued."""
     now = now or datetime.now(UTC)
-    async with conn.transaction():
+    async with _connection(ex) as conn, conn.transaction():
         await store.batch_lock(conn, [batch_id])
         return await store.batch_retry(conn, batch_id, now)
+
+
+@contextlib.asynccontextmanager
+async def _connection(ex: Executor) -> AsyncIterator[Connection]:
+    if is_connection(ex):
+        yield ex
+    else:
+        async with ex.acquire() as conn:
+            yield conn
 
 
 async def sweep(conn: Connection, *, now: datetime | None = None, cleanup_before: datetime | None = None) -> int:

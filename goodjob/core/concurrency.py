@@ -319,7 +319,7 @@ def perform_refusal(key: str, row: Record, now: datetime) -> tuple[str | None, f
         )
     throttle, period = row["throttle"], row["period"]
     if throttle is not None and row["recent"] >= throttle:
-        free_at = row["oldest"] + timedelta(seconds=period)
+        free_at = (row["oldest"] or now) + timedelta(seconds=period)  # None: only claims not yet logged
         wait = max((free_at - now).total_seconds(), 0.05)
         return (
             f"perform_throttle={throttle} per {period:g}s reached for concurrency key {key!r}",
@@ -342,8 +342,10 @@ def throttled(job: ClaimedJob, reason: str, delay: float) -> Outcome:
 class PerformGate:
     """The scheduler's side of perform rules.
 
-    * :meth:`claimed` notes the keyed rows the claim did not filter (no stored rules), and
-      :meth:`admit` checks those against their class's rules before they run.
+    * :meth:`claimed` notes what the claim could not do itself: rows it claimed under a perform
+      throttle (their perform event is written by :meth:`admit` before the job runs, which keeps the
+      claim statement as cheap as the plain one), and keyed rows without stored rules (checked by
+      :meth:`admit` against their class's rules, GoodJob's way).
     * :meth:`finished` claims again once a keyed job's result is written: the rows its key was
       holding back are claimable only from that moment, and no NOTIFY announces it.
     """
@@ -354,25 +356,35 @@ class PerformGate:
         self._drain = drain
         self._wake = wake
         self._unchecked: set[Any] = set()
+        self._throttled: dict[Any, float] = {}  # job id -> perform_throttle period
         self._finished = 0
         self._waker: asyncio.Task[None] | None = None
 
     def claimed(self, rows: Sequence[Record]) -> None:
         for r in rows:
-            if r["concurrency_key"] is not None and not r.get("concurrency_checked"):
+            if r["concurrency_key"] is None:
+                continue
+            if not r.get("concurrency_checked"):
                 self._unchecked.add(r["id"])
+            elif r["concurrency_perform_throttle"] is not None:
+                self._throttled[r["id"]] = r["concurrency_perform_period"]
 
     async def admit(self, job: ClaimedJob) -> Outcome | None:
-        if job.id not in self._unchecked:
-            return None
+        """None if the job may run now; else its THROTTLED outcome."""
+        period = self._throttled.pop(job.id, None)
+        unchecked = job.id in self._unchecked
         self._unchecked.discard(job.id)
-        rules = class_rules(job.job_class)
-        if rules is None:
+        rules = class_rules(job.job_class) if unchecked else None
+        if period is None and rules is None:
             return None
         try:
             db = await self._database()
+            if period is not None:
+                assert job.concurrency_key is not None
+                await store.concurrency_record_perform(db.pool, job.concurrency_key, datetime.now(UTC), period, job.id)
+                return None
             return await admit(db.pool, job, rules)
-        except Exception as exc:  # the job must not stay claimed: give it back for later
+        except Exception as exc:  # the job must not stay claimed, nor run uncounted: give it back
             log.warning("goodjob: concurrency check for job %s failed (%s); it will run later", job.id, exc)
             return throttled(job, f"concurrency check failed: {exc}", 1.0 + random.random())
 

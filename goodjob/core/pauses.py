@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from goodjob.core import store
-from goodjob.core.db import Database, Executor
+from goodjob.core.db import Database, Executor, is_connection_error
 
 log = logging.getLogger("goodjob")
 
@@ -116,8 +116,9 @@ class PauseState:
             self._again = False
             try:
                 await self.refresh()
-            except Exception as exc:
-                log.warning("goodjob: could not read paused queues and job classes (%s)", exc)
+            except Exception as exc:  # the poller and the notifier report an outage already
+                level = logging.DEBUG if is_connection_error(exc) else logging.WARNING
+                log.log(level, "goodjob: could not read paused queues and job classes (%s)", exc)
             if not self._again:
                 return
 

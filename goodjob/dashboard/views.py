@@ -19,7 +19,7 @@ from goodjob.core import admin
 from goodjob.core.admin import COUNT_CAP, TABS, JobFilter, JobPage
 from goodjob.core.db import CONNECTION_ERRORS, PostgresError
 from goodjob.core.errors import GoodJobError
-from goodjob.dashboard import actions
+from goodjob.dashboard import actions, views_extra
 from goodjob.dashboard.charts import SERIES, render_svg
 from goodjob.dashboard.filters import BadRequest, format_cursor, parse_job_query, parse_uuid
 from goodjob.dashboard.live import event_stream
@@ -42,6 +42,7 @@ def routes() -> list[BaseRoute]:
         Route("/queues/{action}", actions.queue_action, methods=["POST"], name="queue_action"),
         Route("/processes", processes, name="processes"),
         Route("/events", events, name="events"),
+        *views_extra.routes(),  # cron, batches, pauses, labels
         Mount("/static", StaticFiles(packages=[("goodjob.dashboard", "static")]), name="static"),
     ]
 

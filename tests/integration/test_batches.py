@@ -9,19 +9,23 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from cron_batch_jobs import (
     EVENTS,
     FAIL_ONCE,
     CallbackJob,
     FlakyJob,
-    GatedJob,
     Gate,
+    GatedJob,
     ParentJob,
     ParkedCallbackJob,
     WorkJob,
 )
 from helpers import wait_for
+from test_dashboard import client as client
+from test_dashboard import make_client as make_client
+from test_dashboard_actions import flashes, post
 
 import goodjob
 from goodjob.core import admin, batches
@@ -221,3 +225,27 @@ async def test_properties_keep_their_types_and_bad_callbacks_fail_early(gj: str)
     with pytest.raises(TypeError, match="on_finish"):
         goodjob.Batch(on_finish=object())
     await get_runtime().close_database()
+
+
+# --- dashboard ---------------------------------------------------------------------------------------
+
+
+async def test_the_dashboard_lists_batches_shows_their_jobs_and_retries(
+    client: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    async with goodjob.Batch({"user": 7}, description="Nightly import", on_finish=ParkedCallbackJob) as batch:
+        first = await WorkJob.perform_later("1")
+        await WorkJob.perform_later("2")
+    await admin.perform(conn, "discard", [first.id])
+    html = (await client.get("/batches")).text
+    assert "Nightly import" in html and f"/good_job/batches/{batch.id}" in html and "1/2" in html
+    page = (await client.get(f"/batches/{batch.id}")).text
+    assert str(first.id) in page and "user: 7" in page and "Retry discarded jobs" in page
+    assert f"/good_job/batches/{batch.id}" in (await client.get(f"/jobs/{first.id}")).text
+    response = await post(client, f"/batches/{batch.id}/retry", page=f"/batches/{batch.id}", confirmed=False)
+    assert "1 discarded job queued again" in await flashes(client, response)
+    assert await conn.fetchval("SELECT state FROM good_jobs WHERE id = $1", first.id) == "queued"
+    response = await post(client, f"/batches/{batch.id}/retry", page="/jobs", confirmed=False)
+    assert "has no discarded jobs" in await flashes(client, response)
+    assert (await client.get("/batches/not-an-id")).status_code == 404
+    assert (await client.get(f"/batches/{first.id}")).status_code == 404

@@ -360,6 +360,35 @@ async def test_concurrent_claimers_never_exceed_the_perform_limit(gj: str, conn:
             await c.close()
 
 
+class ThrottledThreeJob(SpanBase):
+    concurrency = goodjob.Concurrency(key="throttled-three", perform_throttle=(3, 60))
+
+
+async def test_concurrent_claimers_never_exceed_the_perform_throttle(gj: str, conn: asyncpg.Connection) -> None:
+    """As above for perform_throttle=(3, 60 s); the perform events are written after each claim, as
+    the scheduler does, and a finished job keeps counting until its event leaves the window."""
+    await goodjob.perform_all_later([ThrottledThreeJob.set(queue=q).new(q) for q in ("a", "b") * 10])
+    conns = [await asyncpg.connect(gj) for _ in range(20)]
+
+    async def claim(c: asyncpg.Connection) -> None:
+        queue = "a" if conns.index(c) % 2 else "b"
+        now = datetime.now(UTC)
+        for row in await store.concurrency_claim_queues(c, 5, now, uuid4(), [queue], False):
+            await store.concurrency_record_perform(c, row["concurrency_key"], now, 60.0, row["id"])
+
+    try:
+        for _ in range(5):
+            await asyncio.gather(*(claim(c) for c in conns))
+        await conn.execute("UPDATE good_jobs SET state = 'succeeded' WHERE state = 'running'")
+        for _ in range(3):
+            await asyncio.gather(*(claim(c) for c in conns))
+        assert await conn.fetchval("SELECT count(*) FROM good_jobs WHERE state <> 'queued'") == 3
+        assert await conn.fetchval("SELECT count(*) FROM good_job_concurrency_events") == 3
+    finally:
+        for c in conns:
+            await c.close()
+
+
 async def test_perform_limit_one_runs_strictly_one_at_a_time_without_throttling(
     start_worker: StartWorker, conn: asyncpg.Connection, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -486,6 +515,25 @@ async def test_inline_mode_throttles_a_job_whose_key_is_busy(conn: asyncpg.Conne
     await conn.execute("UPDATE good_jobs SET scheduled_at = now() WHERE id = $1", inner[0].id)
     assert await goodjob.perform_inline() == 1
     assert [label for label, _, _ in SPANS] == ["run:0", "run:1"]
+
+
+async def test_inline_mode_applies_perform_throttles(conn: asyncpg.Connection) -> None:
+    goodjob.configure(execution_mode="inline", preserve_job_records=False)
+
+    class InlineThrottledJob(goodjob.Job):
+        concurrency = goodjob.Concurrency(key="inline-throttle", perform_throttle=(1, 60))
+
+        async def perform(self, label: str) -> None:
+            SPANS.append((label, 0.0, 0.0))
+
+    SPANS.clear()
+    await InlineThrottledJob.perform_later("first")
+    second = await InlineThrottledJob.perform_later("second")
+    assert [label for label, _, _ in SPANS] == ["first"]
+    row = await conn.fetchrow("SELECT state, error, scheduled_at - now() AS wait FROM good_jobs WHERE id = $1",
+                              second.id)
+    assert row["state"] == "queued" and "perform_throttle=1 per 60s" in row["error"]
+    assert timedelta(seconds=55) < row["wait"] < timedelta(seconds=70)  # when the window frees up
 
 
 async def test_perform_now_ignores_perform_limit(start_worker: StartWorker) -> None:

@@ -4,14 +4,20 @@ are gone), grace-period catch-up, enable flags, "enqueue now", and the async mod
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from cron_batch_jobs import EVENTS, CronRecordJob
 from helpers import wait_for
+from test_dashboard import client as client
+from test_dashboard import make_client as make_client
+from test_dashboard_actions import flashes, post
 
 import goodjob
 from goodjob.core import cron
@@ -64,7 +70,7 @@ def test_entries_from_code_and_from_json() -> None:
     assert from_code[0].job_class == NAME and from_code[0].seconds_first
     at = datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
     assert from_code[0].next_at(at) == at.replace(second=15)
-    config = load_config(environ={"GOOD_JOB_CRON": '{"b": {"cron": "@hourly", "class": "%s"}}' % NAME})
+    config = load_config(environ={"GOOD_JOB_CRON": json.dumps({"b": {"cron": "@hourly", "class": NAME}})})
     (b,) = cron.entries_from_config(config)
     assert b.next_at(at) == datetime(2026, 1, 1, 1, tzinfo=UTC) and b.enabled_by_default
     paris = cron.parse_entries({"p": entry("0 9 * * *", timezone="Europe/Paris")})[0]
@@ -86,19 +92,24 @@ async def test_a_worker_refuses_to_start_with_an_invalid_entry(start_worker: Sta
 # --- scheduling --------------------------------------------------------------------------------------
 
 
-async def test_every_second_on_two_workers_runs_each_occurrence_once(start_worker: StartWorker) -> None:
+async def test_every_second_on_two_workers_runs_each_occurrence_once(
+    start_worker: StartWorker, conn: asyncpg.Connection
+) -> None:
     """Both workers schedule the entry and perform its jobs; finished rows are deleted
     (preserve_job_records=False), so only the cron bookkeeping can stop a second enqueue."""
     goodjob.configure(cron={"tick": entry("* * * * * *")})
-    for _ in range(2):
-        await start_worker(enable_cron=True, poll_interval=0.2)
+    workers = [await start_worker(enable_cron=True, poll_interval=0.2) for _ in range(2)]
     await wait_for(lambda: len(EVENTS) >= 3, timeout=15, interval=0.05)
     await asyncio.sleep(1.2)
+    for worker in workers:  # stop scheduling, then let the last jobs run
+        assert worker.services.cron is not None
+        await worker.services.cron.stop()
+    await wait_for(lambda: conn.fetchval("SELECT count(*) = 0 FROM good_jobs"), timeout=10)
     times = [e[1][0] for e in EVENTS]
     assert len(times) == len(set(times)), f"an occurrence ran twice: {times}"
     assert all(t.microsecond == 0 for t in times)
     ordered = sorted(times)
-    assert all((b - a) == timedelta(seconds=1) for a, b in zip(ordered, ordered[1:], strict=False)), ordered
+    assert all((b - a) == timedelta(seconds=1) for a, b in itertools.pairwise(ordered)), ordered
 
 
 async def test_missed_runs_are_enqueued_within_the_grace_period(
@@ -181,3 +192,28 @@ async def test_the_async_mode_schedules_cron(gj: str) -> None:
     async with goodjob.lifespan():
         await wait_for(lambda: EVENTS, timeout=10)
     await get_runtime().close_database()
+
+
+# --- dashboard ---------------------------------------------------------------------------------------
+
+
+async def test_the_dashboard_lists_switches_and_enqueues_entries(
+    client: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    goodjob.configure(cron={"nightly": entry("0 3 * * *", description="Nightly report"),
+                            "off": entry("*/5 * * * *", enabled_by_default=False)})
+    html = (await client.get("/cron")).text
+    assert "Nightly report" in html and "0 3 * * *" in html and "disabled" in html
+    response = await post(client, "/cron/nightly/disable", page="/cron", confirmed=False)
+    assert "nightly disabled for every process" in await flashes(client, response)
+    response = await post(client, "/cron/off/enable", page="/cron", confirmed=False)
+    assert "off enabled" in await flashes(client, response)
+    assert await cron.enabled_flags(conn) == {"nightly": False, "off": True}
+    response = await post(client, "/cron/nightly/enqueue", page="/cron", confirmed=False)
+    assert "nightly enqueued now" in await flashes(client, response)
+    job_id = await conn.fetchval("SELECT id FROM good_jobs WHERE cron_key = 'nightly'")
+    assert f"/good_job/jobs/{job_id}" in (await client.get("/cron")).text  # last run links to its job
+    assert "/good_job/cron" in (await client.get(f"/jobs/{job_id}")).text
+    assert (await post(client, "/cron/missing/enqueue", page="/cron", confirmed=False)).status_code == 404
+    goodjob.configure(cron={"bad": entry("99 * * * *")})
+    assert "cron entry &#39;bad&#39;" in (await client.get("/cron")).text

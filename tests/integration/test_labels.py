@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import asyncpg
+import httpx
 import pytest
 from cron_batch_jobs import EVENTS, LabelledJob, WorkJob, labelled_function
 from helpers import wait_for
+from test_dashboard import client as client
+from test_dashboard import make_client as make_client
 
 import goodjob
 from goodjob.core import labels
@@ -79,3 +82,19 @@ async def test_a_rare_label_is_found_through_the_partial_gin_index(conn: asyncpg
         "EXPLAIN " + store.sql("label_jobs"), "rare", None, None, None, 50))
     assert "good_jobs_labels" in plan, plan
     assert len(await labels.jobs_with_label(conn, "rare", limit=100)) == 50
+
+
+async def test_the_dashboard_filters_jobs_by_label(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
+    billed = await LabelledJob.perform_later()
+    other = await WorkJob.set(labels=["us"]).perform_later("x")
+    html = (await client.get("/labels", params={"label": "billing"})).text
+    assert str(billed.id)[-8:] in html and str(other.id)[-8:] not in html
+    assert "/good_job/labels?label=eu" in html  # every label of a row links to its own filter
+    assert str(billed.id)[-8:] not in (await client.get("/labels", params={"label": "billing",
+                                                                           "state": "running"})).text
+    job_page = (await client.get(f"/jobs/{billed.id}")).text
+    assert "/good_job/labels?label=billing" in job_page
+    assert "/good_job/labels" in (await client.get("/jobs")).text
+    assert (await client.get("/labels")).status_code == 200
+    assert (await client.get("/labels", params={"label": "x", "state": "bogus"})).status_code == 400
+    assert (await client.get("/labels", params={"label": "x", "after": "nope"})).status_code == 400

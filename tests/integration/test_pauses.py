@@ -9,9 +9,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import asyncpg
+import httpx
 import pytest
 from cron_batch_jobs import EVENTS, FlakyJob, WorkJob
 from helpers import wait_for
+from test_dashboard import client as client
+from test_dashboard import make_client as make_client
+from test_dashboard_actions import flashes, post
 
 import goodjob
 from goodjob.core import admin, store
@@ -101,7 +105,7 @@ async def test_the_api_and_the_dashboard_share_one_setting(conn: asyncpg.Connect
     assert (await goodjob.paused()).queues == ("a",)
     await goodjob.pause(job_class="app.jobs.Report")
     assert await goodjob.paused() == goodjob.Paused(("a",), ("app.jobs.Report",))
-    with pytest.raises(ValueError, match="queue=... or job_class"):
+    with pytest.raises(ValueError, match=r"queue=\.\.\. or job_class"):
         await goodjob.pause()
 
 
@@ -131,3 +135,17 @@ async def test_the_class_filter_keeps_the_claim_plan(conn: asyncpg.Connection) -
     async with conn.transaction():
         assert len(await store.concurrency_claim_all(conn, 10, now, None, [], ["x.Y"])) == 0  # type: ignore[arg-type]
         assert len(await store.concurrency_claim_all(conn, 10, now, None, [])) == 10  # type: ignore[arg-type]
+
+
+async def test_the_dashboard_pauses_and_resumes_job_classes(client: httpx.AsyncClient) -> None:
+    response = await post(client, "/pauses/pause", {"job_class": "app.jobs.Report"}, page="/pauses", confirmed=False)
+    assert "Job class app.jobs.Report paused" in await flashes(client, response)
+    await goodjob.pause(queue="mail")
+    html = (await client.get("/pauses")).text
+    assert "app.jobs.Report" in html and "mail" in html
+    assert "/good_job/pauses" in (await client.get("/queues")).text
+    response = await post(client, "/pauses/resume", {"job_class": "app.jobs.Report"}, page="/pauses", confirmed=False)
+    assert "resumed" in await flashes(client, response)
+    assert await goodjob.paused() == goodjob.Paused(("mail",), ())
+    both = await post(client, "/pauses/pause", {"job_class": "a", "queue": "b"}, page="/pauses", confirmed=False)
+    assert both.status_code == 400

@@ -41,9 +41,11 @@ SELECT pg_notify('good_job', json_build_object(
 FROM ins;
 
 -- name: concurrency_claim_all
--- claim_all, except that rows carrying perform rules pass good_job_concurrency_claimable (rows
--- without rules pay one NULL test), and claimed rows with a perform throttle leave a perform event
--- in the same transaction. concurrency_checked tells the scheduler the claim enforced the rules.
+-- claim_all, except that rows carrying perform rules pass good_job_concurrency_claimable; rows
+-- without rules pay two NULL tests, and the statement keeps claim_all's shape (no extra CTE or
+-- INSERT: measured, those cost more than the filter). concurrency_checked tells the scheduler the
+-- claim enforced the row's rules; for a throttled row the scheduler then writes the perform event
+-- before the job runs (until then the filter counts the running row itself).
 WITH next AS (
     SELECT id FROM good_jobs
     WHERE state = 'queued' AND scheduled_at <= $2
@@ -54,27 +56,19 @@ WITH next AS (
     ORDER BY priority, scheduled_at, id
     LIMIT $1
     FOR UPDATE SKIP LOCKED
-), claimed AS (
-    UPDATE good_jobs AS j
-    SET state = 'running', locked_by_id = $3, locked_at = $2, performed_at = $2,
-        executions_count = j.executions_count + 1, updated_at = $2
-    FROM next WHERE j.id = next.id
-    RETURNING j.id, j.queue_name, j.priority, j.job_class, j.serialized_params::text AS params,
-              j.scheduled_at, j.executions_count, j.concurrency_key, j.batch_id, j.labels, j.created_at,
-              j.concurrency_perform_throttle, j.concurrency_perform_period,
-              j.concurrency_perform_limit IS NOT NULL OR j.concurrency_perform_throttle IS NOT NULL
-                  AS concurrency_checked
-), performed AS (
-    INSERT INTO good_job_concurrency_events (concurrency_key, kind, at, expires_at, job_id)
-    SELECT concurrency_key, 'perform', $2, $2 + make_interval(secs => concurrency_perform_period), id
-    FROM claimed WHERE concurrency_perform_throttle IS NOT NULL
 )
-SELECT id, queue_name, priority, job_class, params, scheduled_at, executions_count, concurrency_key,
-       batch_id, labels, created_at, concurrency_checked
-FROM claimed;
+UPDATE good_jobs AS j
+SET state = 'running', locked_by_id = $3, locked_at = $2, performed_at = $2,
+    executions_count = j.executions_count + 1, updated_at = $2
+FROM next WHERE j.id = next.id
+RETURNING j.id, j.queue_name, j.priority, j.job_class, j.serialized_params::text AS params,
+          j.scheduled_at, j.executions_count, j.concurrency_key, j.batch_id, j.labels, j.created_at,
+          j.concurrency_perform_limit IS NOT NULL OR j.concurrency_perform_throttle IS NOT NULL
+              AS concurrency_checked,
+          j.concurrency_perform_throttle, j.concurrency_perform_period;
 
 -- name: concurrency_claim_queues
--- claim_queues with the same filter and events as concurrency_claim_all.
+-- claim_queues with the same filter and extra columns as concurrency_claim_all.
 WITH next AS (
     SELECT c.id
     FROM unnest($4::text[]) WITH ORDINALITY AS q(name, ord)
@@ -95,24 +89,16 @@ WITH next AS (
     ) AS c
     ORDER BY CASE WHEN $5::bool THEN q.ord ELSE 0 END, c.priority, c.scheduled_at, c.id
     LIMIT $1
-), claimed AS (
-    UPDATE good_jobs AS j
-    SET state = 'running', locked_by_id = $3, locked_at = $2, performed_at = $2,
-        executions_count = j.executions_count + 1, updated_at = $2
-    FROM next WHERE j.id = next.id
-    RETURNING j.id, j.queue_name, j.priority, j.job_class, j.serialized_params::text AS params,
-              j.scheduled_at, j.executions_count, j.concurrency_key, j.batch_id, j.labels, j.created_at,
-              j.concurrency_perform_throttle, j.concurrency_perform_period,
-              j.concurrency_perform_limit IS NOT NULL OR j.concurrency_perform_throttle IS NOT NULL
-                  AS concurrency_checked
-), performed AS (
-    INSERT INTO good_job_concurrency_events (concurrency_key, kind, at, expires_at, job_id)
-    SELECT concurrency_key, 'perform', $2, $2 + make_interval(secs => concurrency_perform_period), id
-    FROM claimed WHERE concurrency_perform_throttle IS NOT NULL
 )
-SELECT id, queue_name, priority, job_class, params, scheduled_at, executions_count, concurrency_key,
-       batch_id, labels, created_at, concurrency_checked
-FROM claimed;
+UPDATE good_jobs AS j
+SET state = 'running', locked_by_id = $3, locked_at = $2, performed_at = $2,
+    executions_count = j.executions_count + 1, updated_at = $2
+FROM next WHERE j.id = next.id
+RETURNING j.id, j.queue_name, j.priority, j.job_class, j.serialized_params::text AS params,
+          j.scheduled_at, j.executions_count, j.concurrency_key, j.batch_id, j.labels, j.created_at,
+          j.concurrency_perform_limit IS NOT NULL OR j.concurrency_perform_throttle IS NOT NULL
+              AS concurrency_checked,
+          j.concurrency_perform_throttle, j.concurrency_perform_period;
 
 -- name: concurrency_lock_perform
 -- The check before perform for rows the claim did not filter (inline mode, rows enqueued without
@@ -138,7 +124,13 @@ SELECT r.perform_limit, r.throttle, r.period,
         WHERE concurrency_key = $1 AND state = 'running' AND id <> $2) AS running,
        (SELECT count(*) FROM good_job_concurrency_events
         WHERE r.throttle IS NOT NULL AND concurrency_key = $1 AND kind = 'perform'
-          AND at > $6::timestamptz - make_interval(secs => r.period)) AS recent,
+          AND at > $6::timestamptz - make_interval(secs => r.period))
+       + (SELECT count(*) FROM good_jobs AS g
+          WHERE r.throttle IS NOT NULL AND g.concurrency_key = $1 AND g.state = 'running' AND g.id <> $2
+            AND g.performed_at > $6::timestamptz - make_interval(secs => r.period)
+            AND NOT EXISTS (SELECT 1 FROM good_job_concurrency_events AS e
+                            WHERE e.concurrency_key = $1 AND e.kind = 'perform' AND e.job_id = g.id
+                              AND e.at >= g.performed_at)) AS recent,
        (SELECT min(at) FROM good_job_concurrency_events
         WHERE r.throttle IS NOT NULL AND concurrency_key = $1 AND kind = 'perform'
           AND at > $6::timestamptz - make_interval(secs => r.period)) AS oldest,
@@ -146,7 +138,8 @@ SELECT r.perform_limit, r.throttle, r.period,
 FROM rules AS r;
 
 -- name: concurrency_record_perform
--- An admitted perform of a throttled key: one event, and a few expired events pruned.
+-- A perform of a throttled key, written before the job runs: one event, and a few expired events
+-- pruned.
 WITH pruned AS (
     DELETE FROM good_job_concurrency_events WHERE ctid = ANY (ARRAY(
         SELECT ctid FROM good_job_concurrency_events WHERE expires_at < $2

@@ -190,9 +190,19 @@ BEGIN
         DELETE FROM good_job_concurrency_events WHERE ctid = ANY (ARRAY(
             SELECT ctid FROM good_job_concurrency_events WHERE expires_at < p_now
             ORDER BY expires_at LIMIT 16 FOR UPDATE SKIP LOCKED));
-        SELECT count(*) INTO busy FROM good_job_concurrency_events
-        WHERE concurrency_key = p_key AND kind = 'perform' AND at > p_now - make_interval(secs => p_period)
-          AND (job_id IS NULL OR job_id <> ALL (taken));
+        -- Performs in the window: their events, plus claimed rows whose event is not written yet
+        -- (the scheduler writes it just after the claim, before the job runs). One statement, so
+        -- one snapshot: a job whose event commits meanwhile is counted exactly once.
+        SELECT (SELECT count(*) FROM good_job_concurrency_events
+                WHERE concurrency_key = p_key AND kind = 'perform'
+                  AND at > p_now - make_interval(secs => p_period) AND (job_id IS NULL OR job_id <> ALL (taken)))
+             + (SELECT count(*) FROM good_jobs AS g
+                WHERE g.concurrency_key = p_key AND g.state = 'running' AND g.id <> ALL (taken)
+                  AND g.performed_at > p_now - make_interval(secs => p_period)
+                  AND NOT EXISTS (SELECT 1 FROM good_job_concurrency_events AS e
+                                  WHERE e.concurrency_key = p_key AND e.kind = 'perform' AND e.job_id = g.id
+                                    AND e.at >= g.performed_at))
+        INTO busy;
         open := busy + cardinality(taken) < p_throttle;
     END IF;
     PERFORM set_config('goodjob.concurrency_claims',
@@ -224,6 +234,8 @@ CREATE TABLE good_job_batches (
 );
 -- Open batches, for the sweeper that settles batches finished by other paths than a worker's result.
 CREATE INDEX good_job_batches_open ON good_job_batches (id) WHERE finished_at IS NULL AND enqueued_at IS NOT NULL;
+-- Finished batches by age, for the cleanup of batches whose jobs are gone.
+CREATE INDEX good_job_batches_finished ON good_job_batches (finished_at) WHERE finished_at IS NOT NULL;
 
 -- A batch's jobs by state: "any unfinished job left?" is one index probe however large the batch,
 -- and progress counts are index-only. Replaces the plain batch_id index (same leading column).

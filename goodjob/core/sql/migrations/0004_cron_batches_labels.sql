@@ -18,6 +18,8 @@ CREATE TABLE good_job_batches (
 );
 -- Open batches, for the sweeper that settles batches finished by other paths than a worker's result.
 CREATE INDEX good_job_batches_open ON good_job_batches (id) WHERE finished_at IS NULL AND enqueued_at IS NOT NULL;
+-- Finished batches by age, for the cleanup of batches whose jobs are gone.
+CREATE INDEX good_job_batches_finished ON good_job_batches (finished_at) WHERE finished_at IS NOT NULL;
 
 -- A batch's jobs by state: "any unfinished job left?" is one index probe however large the batch,
 -- and progress counts are index-only. Replaces the plain batch_id index (same leading column).
