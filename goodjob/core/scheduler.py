@@ -122,8 +122,7 @@ class Scheduler:
         spec = self.spec
         paused = self._paused()
         if spec.kind == "all":
-            return await store.concurrency_claim_all(db.pool, limit, now, self.process_id, paused,
-                                                     self._paused_classes())
+            return await store.claim_all(db.pool, limit, now, self.process_id, paused, self._paused_classes())
         if spec.kind == "include":
             queues = [q for q in spec.queues if q not in paused] if paused else list(spec.queues)
             ordered = spec.ordered
@@ -133,8 +132,9 @@ class Scheduler:
             queues, ordered = [q for q in waiting if q not in skip], False
         if not queues:
             return []
-        return await store.concurrency_claim_queues(db.pool, limit, now, self.process_id, queues, ordered,
-                                                    self._paused_classes())
+        return await store.claim_queues(
+            db.pool, limit, now, self.process_id, queues, ordered, self._paused_classes()
+        )
 
     def _launch(self, job: ClaimedJob) -> None:
         task = asyncio.get_running_loop().create_task(self._perform(job), name=f"goodjob-job[{job.id}]")

@@ -76,24 +76,6 @@ async def insert_jobs(ex: Executor, columns: tuple[list[Any], ...], now: datetim
 # --- claim --------------------------------------------------------------------------------------
 
 
-async def claim_all(
-    ex: Executor, limit: int, now: datetime, process_id: UUID, skip_queues: list[str],
-    skip_classes: Sequence[str] = (),
-) -> list[Record]:
-    rows: list[Record] = await ex.fetch(sql("claim_all"), limit, now, process_id, skip_queues, list(skip_classes))
-    return rows
-
-
-async def claim_queues(
-    ex: Executor, limit: int, now: datetime, process_id: UUID, queues: list[str], ordered: bool,
-    skip_classes: Sequence[str] = (),
-) -> list[Record]:
-    rows: list[Record] = await ex.fetch(
-        sql("claim_queues"), limit, now, process_id, queues, ordered, list(skip_classes)
-    )
-    return rows
-
-
 async def waiting_queue_names(ex: Executor) -> list[str]:
     return [r["name"] for r in await ex.fetch(sql("waiting_queue_names"))]
 
@@ -186,6 +168,15 @@ async def get_job(ex: Executor, job_id: UUID) -> Record | None:
 async def job_executions(ex: Executor, job_id: UUID) -> list[Record]:
     rows: list[Record] = await ex.fetch(sql("job_executions"), job_id)
     return rows
+
+
+async def recent_jobs(ex: Executor, limit: int) -> list[Record]:
+    rows: list[Record] = await ex.fetch(sql("recent_jobs"), limit)
+    return rows
+
+
+async def unfinished_due_count(ex: Executor, now: datetime) -> int:
+    return int(await ex.fetchval(sql("unfinished_due_count"), now))
 
 
 async def schema_version(ex: Executor) -> int:
@@ -347,22 +338,22 @@ async def concurrency_insert_job(
     return row is not None
 
 
-async def concurrency_claim_all(
+async def claim_all(
     ex: Executor, limit: int, now: datetime, process_id: UUID, skip_queues: list[str],
     skip_classes: Sequence[str] = (),
 ) -> list[Record]:
     rows: list[Record] = await ex.fetch(
-        sql("concurrency_claim_all"), limit, now, process_id, skip_queues, list(skip_classes)
+        sql("claim_all"), limit, now, process_id, skip_queues, list(skip_classes)
     )
     return rows
 
 
-async def concurrency_claim_queues(
+async def claim_queues(
     ex: Executor, limit: int, now: datetime, process_id: UUID, queues: list[str], ordered: bool,
     skip_classes: Sequence[str] = (),
 ) -> list[Record]:
     rows: list[Record] = await ex.fetch(
-        sql("concurrency_claim_queues"), limit, now, process_id, queues, ordered, list(skip_classes)
+        sql("claim_queues"), limit, now, process_id, queues, ordered, list(skip_classes)
     )
     return rows
 

@@ -341,7 +341,7 @@ async def test_concurrent_claimers_never_exceed_the_perform_limit(gj: str, conn:
 
     async def claim(c: asyncpg.Connection) -> list[Any]:
         queue = "a" if conns.index(c) % 2 else "b"
-        return await store.concurrency_claim_queues(c, 5, datetime.now(UTC), uuid4(), [queue], False)
+        return await store.claim_queues(c, 5, datetime.now(UTC), uuid4(), [queue], False)
 
     async def running() -> int:
         return int(await conn.fetchval("SELECT count(*) FROM good_jobs WHERE concurrency_key = 'three' "
@@ -373,7 +373,7 @@ async def test_concurrent_claimers_never_exceed_the_perform_throttle(gj: str, co
     async def claim(c: asyncpg.Connection) -> None:
         queue = "a" if conns.index(c) % 2 else "b"
         now = datetime.now(UTC)
-        for row in await store.concurrency_claim_queues(c, 5, now, uuid4(), [queue], False):
+        for row in await store.claim_queues(c, 5, now, uuid4(), [queue], False):
             await store.concurrency_record_perform(c, row["concurrency_key"], now, 60.0, row["id"])
 
     try:
@@ -554,7 +554,7 @@ async def test_plain_claim_plan_is_unchanged(conn: asyncpg.Connection) -> None:
     await conn.execute("ANALYZE good_jobs")
     args = (10, datetime.now(UTC), None, [], [])
     plain = await conn.fetch("EXPLAIN " + store.sql("claim_all"), *args)
-    keyed = await conn.fetch("EXPLAIN " + store.sql("concurrency_claim_all"), *args)
+    keyed = await conn.fetch("EXPLAIN " + store.sql("claim_all"), *args)
     for plan in (plain, keyed):
         assert "Index Scan using good_jobs_claim_all on good_jobs" in "\n".join(r[0] for r in plan)
     assert "good_job_concurrency_claimable" in "\n".join(r[0] for r in keyed)  # the filter, after the NULL tests

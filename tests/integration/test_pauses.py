@@ -51,7 +51,11 @@ async def test_a_paused_queue_waits_and_resuming_starts_it_at_once(
     assert not await goodjob.resume(queue="mail")
     await wait_for(lambda: ("work", "mail") in EVENTS, timeout=10)
     assert time.monotonic() - started < 3  # no poll: the resume NOTIFY woke the worker
-    assert await _state(conn, mail.id) == "succeeded"
+
+    async def succeeded() -> bool:  # the result is written just after the job returns
+        return await _state(conn, mail.id) == "succeeded"
+
+    await wait_for(succeeded, timeout=10)
 
 
 @pytest.mark.parametrize("queues", ["*", "default", "-other"])
@@ -126,15 +130,15 @@ async def test_the_class_filter_keeps_the_claim_plan(conn: asyncpg.Connection) -
         for classes in ([], ["other.Paused"]):  # nothing paused (the usual case), a class with few rows
             async with conn.transaction():
                 star = "\n".join(r[0] for r in await conn.fetch(
-                    "EXPLAIN " + store.sql("concurrency_claim_all"), 10, now, None, [], classes))
+                    "EXPLAIN " + store.sql("claim_all"), 10, now, None, [], classes))
                 one = "\n".join(r[0] for r in await conn.fetch(
-                    "EXPLAIN " + store.sql("concurrency_claim_queues"), 10, now, None, ["q1"], False, classes))
+                    "EXPLAIN " + store.sql("claim_queues"), 10, now, None, ["q1"], False, classes))
             assert "Index Scan using good_jobs_claim_all" in star, star
             assert "Index Scan using good_jobs_claim_queue" in one, one
     await conn.execute("RESET plan_cache_mode")
     async with conn.transaction():
-        assert len(await store.concurrency_claim_all(conn, 10, now, None, [], ["x.Y"])) == 0  # type: ignore[arg-type]
-        assert len(await store.concurrency_claim_all(conn, 10, now, None, [])) == 10  # type: ignore[arg-type]
+        assert len(await store.claim_all(conn, 10, now, None, [], ["x.Y"])) == 0  # type: ignore[arg-type]
+        assert len(await store.claim_all(conn, 10, now, None, [])) == 10  # type: ignore[arg-type]
 
 
 async def test_the_dashboard_pauses_and_resumes_job_classes(client: httpx.AsyncClient) -> None:

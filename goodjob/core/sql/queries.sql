@@ -34,11 +34,19 @@ WITH ins AS (
 SELECT (SELECT count(*) FROM notified) AS queues, (SELECT count(*) FROM ins) AS inserted;
 
 -- name: claim_all
--- "*" pools: the next due jobs of every queue, skipping rows other workers hold.
+-- "*" pools: the next due jobs of every queue, skipping rows other workers hold. Rows carrying
+-- perform rules (core/concurrency.py) pass good_job_concurrency_claimable; rows without rules pay
+-- two NULL tests, and the statement keeps claim_all's shape (no extra CTE or
+-- INSERT: measured, those cost more than the filter). concurrency_checked tells the scheduler the
+-- claim enforced the row's rules; for a throttled row the scheduler then writes the perform event
+-- before the job runs (until then the filter counts the running row itself).
 WITH next AS (
     SELECT id FROM good_jobs
     WHERE state = 'queued' AND scheduled_at <= $2
       AND NOT (queue_name = ANY($4::text[])) AND NOT (job_class = ANY($5::text[]))  -- paused queues, classes
+      AND (concurrency_perform_limit IS NULL AND concurrency_perform_throttle IS NULL
+           OR good_job_concurrency_claimable(id, concurrency_key, concurrency_perform_limit,
+                                             concurrency_perform_throttle, concurrency_perform_period, $2))
     ORDER BY priority, scheduled_at, id
     LIMIT $1
     FOR UPDATE SKIP LOCKED
@@ -48,11 +56,14 @@ SET state = 'running', locked_by_id = $3, locked_at = $2, performed_at = $2,
     executions_count = j.executions_count + 1, updated_at = $2
 FROM next WHERE j.id = next.id
 RETURNING j.id, j.queue_name, j.priority, j.job_class, j.serialized_params::text AS params,
-          j.scheduled_at, j.executions_count, j.concurrency_key, j.batch_id, j.labels, j.created_at;
+          j.scheduled_at, j.executions_count, j.concurrency_key, j.batch_id, j.labels, j.created_at,
+          j.concurrency_perform_limit IS NOT NULL OR j.concurrency_perform_throttle IS NOT NULL
+              AS concurrency_checked,
+          j.concurrency_perform_throttle, j.concurrency_perform_period;
 
 -- name: claim_queues
 -- Include and "+" pools: one index probe per named queue ($4), merged. With $5 true the queue's
--- position in $4 orders before priority.
+-- position in $4 orders before priority. Same concurrency filter and columns as claim_all.
 WITH next AS (
     SELECT c.id
     FROM unnest($4::text[]) WITH ORDINALITY AS q(name, ord)
@@ -60,6 +71,9 @@ WITH next AS (
         SELECT id, priority, scheduled_at FROM good_jobs
         WHERE state = 'queued' AND queue_name >= q.name AND queue_name <= q.name AND scheduled_at <= $2
           AND NOT (job_class = ANY($6::text[]))  -- paused job classes (core/pauses.py)
+          AND (concurrency_perform_limit IS NULL AND concurrency_perform_throttle IS NULL
+               OR good_job_concurrency_claimable(id, concurrency_key, concurrency_perform_limit,
+                                                 concurrency_perform_throttle, concurrency_perform_period, $2))
         -- `queue_name = q.name` spelled as a range, and ordered by: with an equality the planner
         -- treats queue_name as constant, and a generic plan may then walk good_jobs_claim_all
         -- through every other queue's rows (measured: 260 ms at 1M rows). As a range only
@@ -76,7 +90,10 @@ SET state = 'running', locked_by_id = $3, locked_at = $2, performed_at = $2,
     executions_count = j.executions_count + 1, updated_at = $2
 FROM next WHERE j.id = next.id
 RETURNING j.id, j.queue_name, j.priority, j.job_class, j.serialized_params::text AS params,
-          j.scheduled_at, j.executions_count, j.concurrency_key, j.batch_id, j.labels, j.created_at;
+          j.scheduled_at, j.executions_count, j.concurrency_key, j.batch_id, j.labels, j.created_at,
+          j.concurrency_perform_limit IS NOT NULL OR j.concurrency_perform_throttle IS NOT NULL
+              AS concurrency_checked,
+          j.concurrency_perform_throttle, j.concurrency_perform_period;
 
 -- name: waiting_queue_names
 -- The queues that have waiting jobs, by a loose index scan: one probe per distinct queue, not per row.
@@ -245,3 +262,11 @@ WITH doomed AS (
     FOR UPDATE SKIP LOCKED
 )
 DELETE FROM good_jobs AS j USING doomed WHERE j.id = doomed.id;
+
+-- name: recent_jobs
+-- The newest jobs, for `goodjob demo --once`'s summary.
+SELECT id, job_class, queue_name, state, executions_count, error FROM good_jobs ORDER BY created_at DESC LIMIT $1;
+
+-- name: unfinished_due_count
+-- Jobs still to run now (running, or queued and due): how the demo knows a batch is done.
+SELECT count(*) FROM good_jobs WHERE state = 'running' OR (state = 'queued' AND scheduled_at <= $1);
