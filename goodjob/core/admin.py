@@ -226,7 +226,8 @@ async def queues(ex: Executor, *, now: datetime | None = None, cap: int = COUNT_
 
 async def queue_names(ex: Executor) -> list[str]:
     """Queues with queued or running jobs, and paused ones: suggestions for the queue filter."""
-    return sorted(set(await store.dashboard_active_queue_names(ex)) | set(await paused_queues(ex)))
+    active = set(await store.waiting_queue_names(ex)) | set(await store.dashboard_running_queue_names(ex))
+    return sorted(active | set(await paused_queues(ex)))
 
 
 async def processes(ex: Executor) -> list[dict[str, Any]]:

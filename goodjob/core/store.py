@@ -250,8 +250,8 @@ async def dashboard_throughput(ex: Executor, since: datetime, until: datetime, s
     return rows
 
 
-async def dashboard_active_queue_names(ex: Executor) -> list[str]:
-    return [r["name"] for r in await ex.fetch(sql("dashboard_active_queue_names"))]
+async def dashboard_running_queue_names(ex: Executor) -> list[str]:
+    return [r["queue_name"] for r in await ex.fetch(sql("dashboard_running_queue_names"))]
 
 
 async def dashboard_queue_stats(ex: Executor, names: list[str], now: datetime, cap: int) -> list[Record]:

@@ -166,18 +166,9 @@ FROM good_job_executions
 WHERE finished_at >= $1 AND finished_at < $2
 GROUP BY 1, 2;
 
--- name: dashboard_active_queue_names
--- Queues with waiting, scheduled or running jobs: a loose index scan over the queued rows (one probe
--- per distinct queue) plus the few running rows.
-WITH RECURSIVE qs(name) AS (
-    (SELECT queue_name FROM good_jobs WHERE state = 'queued' ORDER BY queue_name LIMIT 1)
-    UNION ALL
-    SELECT (SELECT queue_name FROM good_jobs
-            WHERE state = 'queued' AND queue_name > qs.name ORDER BY queue_name LIMIT 1)
-    FROM qs WHERE qs.name IS NOT NULL
-)
-SELECT name FROM qs WHERE name IS NOT NULL
-UNION
+-- name: dashboard_running_queue_names
+-- Queues with running jobs (few rows, the partial good_jobs_running index); the queues with waiting
+-- jobs come from waiting_queue_names (queries.sql), the loose index scan the claim also uses.
 SELECT DISTINCT queue_name FROM good_jobs WHERE state = 'running';
 
 -- name: dashboard_queue_stats
