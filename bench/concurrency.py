@@ -1,7 +1,7 @@
 """Concurrency-control benchmarks; the latest figures are in bench/concurrency.md.
 
     .venv/bin/python bench/concurrency.py [--jobs 100] [--naive-jobs 30] [--threads 10] [--job-ms 20]
-        [--plain 20000] [--blocked 0,1000,10000] [--enqueues 2000] [--scenarios perform,claim,blocked,enqueue]
+        [--blocked 0,1000,10000] [--enqueues 2000] [--scenarios perform,blocked,enqueue]
 
 perform  N jobs with one key and perform_limit=1 on one in-process worker with T threads, three ways:
          "claim filter" (goodjob: the claim skips rows whose key is full), "no key" (the same jobs
@@ -10,8 +10,6 @@ perform  N jobs with one key and perform_limit=1 on one in-process worker with T
          throttles and reschedules). Reports wall time, most jobs running at once, claim statements,
          throttled executions, commits (pg_stat_database.xact_commit) and the database server's CPU
          (user+system of the postmaster and its children, from /proc), overall and per 0.5 s sample.
-claim    the claim for jobs without a key: claim_all (before) vs claim_all (now), 10 rows
-         per claim, alternating on one database until M plain rows are drained; latency per claim.
 blocked  the cost the claim filter does add: B queued rows of one key held back by a running job of
          that key, ahead (in claim order) of plain rows; latency of claiming 10 plain rows.
 enqueue  perform_later latency: plain, perform_limit only (one statement), enqueue_limit (a
@@ -253,35 +251,6 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def scenario_claim(admin_url: str, plain: int) -> None:
-    print(f"\n## claim latency for jobs without a key: {plain} queued plain rows, 10 per claim, the two "
-          "queries alternating on one database\n")
-    print("| query | claims | median ms | mean ms | p95 ms |")
-    print("|---|---|---|---|---|")
-    names = ("claim_all", "claim_all")
-    results: dict[str, list[float]] = {name: [] for name in names}
-    url = await fresh(admin_url, "bench_concurrency_claim")
-    conn = await asyncpg.connect(url)
-    try:
-        await seed_plain(conn, plain, datetime.now(UTC) - timedelta(hours=1))
-        process = uuid4()
-        for name in names:  # prepare both statements (and settle on their plans) before timing
-            for _ in range(10):
-                await getattr(store, name)(conn, 10, datetime.now(UTC), process, [])
-        left = True
-        while left:
-            for name in names:
-                t = time.perf_counter()
-                rows = await getattr(store, name)(conn, 10, datetime.now(UTC), process, [])
-                results[name].append((time.perf_counter() - t) * 1000)
-                left = left and len(rows) == 10
-    finally:
-        await conn.close()
-    for name, timings in results.items():
-        print(f"| {name} | {len(timings)} | {statistics.median(timings):.3f} | {statistics.mean(timings):.3f} | "
-              f"{pct(timings, 0.95):.3f} |", flush=True)
-
-
 async def scenario_blocked(admin_url: str, backlogs: list[int]) -> None:
     print("\n## claim latency behind a held-back key: B queued rows of one key (perform_limit=1, one running)"
           " ahead of plain rows; 10 plain rows per claim\n")
@@ -348,8 +317,6 @@ async def main(args: argparse.Namespace) -> None:
               f"{os.cpu_count()} CPUs)")
         if "perform" in scenarios:
             await scenario_perform(admin, cpu, args.jobs, args.threads, args.naive_jobs)
-        if "claim" in scenarios:
-            await scenario_claim(admin, args.plain)
         if "blocked" in scenarios:
             await scenario_blocked(admin, [int(b) for b in args.blocked.split(",")])
         if "enqueue" in scenarios:
@@ -365,8 +332,7 @@ if __name__ == "__main__":
     parser.add_argument("--threads", type=int, default=10)
     parser.add_argument("--naive-jobs", type=int, default=30, help="jobs for the slow 'check after claim' case")
     parser.add_argument("--job-ms", type=float, default=20.0)
-    parser.add_argument("--plain", type=int, default=20000)
     parser.add_argument("--blocked", default="0,1000,10000")
     parser.add_argument("--enqueues", type=int, default=2000)
-    parser.add_argument("--scenarios", default="perform,claim,blocked,enqueue")
+    parser.add_argument("--scenarios", default="perform,blocked,enqueue")
     asyncio.run(main(parser.parse_args()))

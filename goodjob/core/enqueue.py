@@ -123,5 +123,18 @@ async def insert_many(
     for r in reqs:
         if LABEL_SEPARATOR in "".join(r.labels):
             raise ValueError(f"label contains the reserved character \\x1f: {list(r.labels)!r}")
-    await store.insert_jobs(ex, bulk_columns(reqs, params, now), now)
+    await store.insert_jobs(ex, bulk_columns(reqs, params, now), now, notifications(reqs, now))
     return [Enqueued(r.id, r.queue_name, r.priority, r.scheduled_at or now) for r in reqs]
+
+
+def notifications(reqs: Sequence[JobRequest], now: datetime) -> list[str]:
+    """One NOTIFY payload per queue: its earliest scheduled time (epoch seconds) and job count."""
+    per_queue: dict[str, tuple[datetime, int]] = {}
+    for r in reqs:
+        at = r.scheduled_at or now
+        seen = per_queue.get(r.queue_name)
+        per_queue[r.queue_name] = (at, 1) if seen is None else (min(seen[0], at), seen[1] + 1)
+    return [
+        _ENCODER.encode({"queue": queue, "at": at.timestamp(), "count": count})
+        for queue, (at, count) in per_queue.items()
+    ]

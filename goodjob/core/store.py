@@ -67,10 +67,11 @@ async def insert_job(
     return row is not None
 
 
-async def insert_jobs(ex: Executor, columns: tuple[list[Any], ...], now: datetime) -> int:
+async def insert_jobs(
+    ex: Executor, columns: tuple[list[Any], ...], now: datetime, notifications: list[str]
+) -> None:
     """Bulk insert from column arrays (see :func:`goodjob.core.enqueue.bulk_columns`)."""
-    row = await ex.fetchrow(sql("insert_jobs"), *columns, now)
-    return int(row["inserted"]) if row is not None else 0
+    await ex.execute(sql("insert_jobs"), *columns, now, notifications)
 
 
 # --- claim --------------------------------------------------------------------------------------

@@ -16,7 +16,10 @@ SELECT pg_notify('good_job', json_build_object(
 FROM ins;
 
 -- name: insert_jobs
--- Bulk enqueue: one statement for any number of rows, one NOTIFY per queue (with the earliest time).
+-- Bulk enqueue: one statement for any number of rows, plus one NOTIFY per queue ($11: payloads the
+-- caller built, with each queue's earliest time and count). The NOTIFYs ride in the same statement,
+-- so they are sent only if the rows commit; building them in Python spares the server a RETURNING
+-- and a GROUP BY over every inserted row.
 WITH ins AS (
     INSERT INTO good_jobs (id, queue_name, priority, job_class, serialized_params, scheduled_at,
                            concurrency_key, labels, batch_id, created_at, updated_at)
@@ -25,13 +28,8 @@ WITH ins AS (
     FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::timestamptz[],
                 $7::text[], $8::text[], $9::uuid[])
          AS u(id, queue_name, priority, job_class, params, scheduled_at, concurrency_key, labels, batch_id)
-    RETURNING id, queue_name, scheduled_at
-), notified AS (
-    SELECT pg_notify('good_job', json_build_object(
-               'queue', queue_name, 'at', extract(epoch FROM min(scheduled_at)), 'count', count(*))::text)
-    FROM ins GROUP BY queue_name
 )
-SELECT (SELECT count(*) FROM notified) AS queues, (SELECT count(*) FROM ins) AS inserted;
+SELECT count(*) AS queues FROM unnest($11::text[]) AS payload CROSS JOIN LATERAL pg_notify('good_job', payload);
 
 -- name: claim_all
 -- "*" pools: the next due jobs of every queue, skipping rows other workers hold. Rows carrying
