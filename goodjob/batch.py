@@ -15,7 +15,8 @@ filled. A job of the batch reaches it as ``self.batch`` and can add jobs to it
 (``async with self.batch: ...`` or ``await self.batch.add(...)``): they are committed before the job
 itself finishes, so the batch stays open for them. A callback job is performed as
 ``perform(batch, event)``: the loaded :class:`Batch` (properties, counts, times) and ``"finish"``,
-``"success"`` or ``"discard"``. Semantics and storage: goodjob/core/batches.py, docs/cron_batches.md.
+``"success"`` or ``"discard"``. Semantics and storage: goodjob/core/batches.py and README.md
+("Cron, batches, pauses and labels").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Batches in the database: create, close, settle (finish and callbacks), retry, read, sweep.
 
 The public API is :class:`goodjob.Batch` (goodjob/batch.py); this module is what it, the recorder,
-the worker and the dashboard share. Design (docs/cron_batches.md):
+the worker and the dashboard share. Design (README.md ("Cron, batches, pauses and labels")):
 
 * A batch's jobs carry its id in ``good_jobs.batch_id``. Their rows are kept when they finish even
   with ``preserve_job_records`` off (the age-based cleanup still removes them), so progress, the

@@ -13,7 +13,7 @@ A job class declares ``concurrency = goodjob.Concurrency(...)`` (GoodJob's
   enqueued without stored rules) are checked before perform by :func:`admit`, and a refusal is
   recorded as a THROTTLED execution that comes back after a short backoff.
 
-docs/concurrency.md explains the design and its costs.
+README.md ("Concurrency controls") explains the design and its costs.
 """
 
 from __future__ import annotations

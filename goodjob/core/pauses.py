@@ -9,7 +9,7 @@ the worker's pools at once, so resumed jobs start without waiting for the next p
 
 Queue pauses reach the claim through the scheduler's skip list (the same one exclusion pools use);
 job-class pauses through a ``NOT (job_class = ANY(...))`` condition of the claim, which with the usual
-empty list keeps the same index plan and cost (see docs/cron_batches.md).
+empty list keeps the same index plan and cost (see README.md ("Cron, batches, pauses and labels")).
 """
 
 from __future__ import annotations
