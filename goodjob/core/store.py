@@ -67,9 +67,7 @@ async def insert_job(
     return row is not None
 
 
-async def insert_jobs(
-    ex: Executor, columns: tuple[list[Any], ...], now: datetime, notifications: list[str]
-) -> None:
+async def insert_jobs(ex: Executor, columns: tuple[Any, ...], now: datetime, notifications: list[str]) -> None:
     """Bulk insert from column arrays (see :func:`goodjob.core.enqueue.bulk_columns`)."""
     await ex.execute(sql("insert_jobs"), *columns, now, notifications)
 
