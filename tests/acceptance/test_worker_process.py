@@ -225,3 +225,17 @@ def test_migrate_is_idempotent_and_schema_prints(run_cli: RunCli, make_database:
     assert second.returncode == 0 and "up to date" in second.stdout
     schema = run_cli("schema")
     assert "CREATE TABLE good_jobs" in schema.stdout
+
+
+async def test_cleanup_preserved_jobs_cli(run_cli: RunCli, conn: asyncpg.Connection) -> None:
+    goodjob.configure(preserve_job_records=True)
+    for _ in range(5):
+        await CountJob.perform_later("old")
+    await conn.execute("UPDATE good_jobs SET state = 'succeeded', finished_at = now() - interval '3 hours'")
+    await CountJob.perform_later("waiting")
+    result = run_cli("cleanup-preserved-jobs", "--before-seconds-ago", "3600")
+    assert result.returncode == 0, result.stderr
+    assert "deleted 5 preserved job(s)" in result.stdout
+    assert await conn.fetchval("SELECT count(*) FROM good_jobs") == 1
+    env_result = run_cli("cleanup-preserved-jobs", env={"GOOD_JOB_CLEANUP_PRESERVED_JOBS_BEFORE_SECONDS_AGO": "abc"})
+    assert env_result.returncode == 2 and "GOOD_JOB_CLEANUP_PRESERVED_JOBS_BEFORE_SECONDS_AGO" in env_result.stderr

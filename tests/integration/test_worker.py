@@ -193,3 +193,40 @@ def test_missing_schema_is_a_clear_error(gj: str, make_database: Callable[..., s
             await runtime.close_database()
 
     asyncio.run(main())
+
+
+async def test_a_dropped_liveness_connection_does_not_make_a_job_run_twice(
+    start_worker: StartWorker, conn: asyncpg.Connection
+) -> None:
+    BlockJob.release = asyncio.Event()
+    busy = await start_worker(queues="*:1")
+    other = await start_worker(queues="*:1")
+    job = await BlockJob.perform_later("long")
+    await wait_for(lambda: busy.running_count + other.running_count == 1)
+    owner = busy if busy.running_count else other
+    rescuer = other if owner is busy else busy
+    assert owner.process is not None and rescuer.process is not None
+    # Drop the owner's liveness connection (a network hiccup): its advisory lock is released.
+    killed = await conn.fetchval(
+        "SELECT count(pg_terminate_backend(a.pid)) FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid "
+        "WHERE l.locktype = 'advisory' AND l.objid = ($1::bigint & 4294967295)::oid "
+        "AND l.classid = (($1::bigint >> 32) & 4294967295)::oid",
+        owner.process.lock_key,
+    )
+    assert killed == 1
+    # The lock is free, but the heartbeat (on other connections) is fresh: nobody recovers the job.
+    assert await rescuer.process.recover() == []
+    # The owner takes its lock again on its next heartbeat...
+    async def relocked() -> bool:
+        return bool(await conn.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND objid = ($1::bigint & 4294967295)::oid", owner.process.lock_key))
+
+    await wait_for(relocked, timeout=15)
+    assert await rescuer.process.recover() == []
+    # ...and the job finishes once, on its first attempt, where it started.
+    BlockJob.release.set()
+    await wait_for(lambda: "end:long" in ORDER)
+    assert ORDER.count("start:long") == 1
+    assert await conn.fetchval("SELECT count(*) FROM good_job_executions WHERE outcome = 'interrupted'") == 0
+    del job
