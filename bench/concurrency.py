@@ -36,12 +36,14 @@ from uuid import uuid4
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import fresh_database
 
 import goodjob
 from goodjob.core import store
 from goodjob.core.embedded import start_temporary
 from goodjob.core.enqueue import JobRequest
-from goodjob.core.migrate import migrate
 from goodjob.core.runtime import get_runtime
 from goodjob.core.worker import Worker
 
@@ -109,29 +111,6 @@ def max_overlap(spans: list[tuple[float, float]]) -> int:
     return peak
 
 
-async def fresh(admin_url: str, name: str) -> str:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await conn.execute(f"CREATE DATABASE {name}")
-    finally:
-        await conn.close()
-    url = _with_db(admin_url, name)
-    conn = await asyncpg.connect(url)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-    return url
-
-
-def _with_db(url: str, name: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
 async def commits(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"))
 
@@ -140,7 +119,7 @@ async def commits(conn: asyncpg.Connection) -> int:
 
 
 async def perform_case(admin_url: str, cpu: ServerCpu, label: str, jobs: int, threads: int) -> dict[str, Any]:
-    url = await fresh(admin_url, "bench_concurrency_perform")
+    url = await fresh_database(admin_url, "bench_concurrency_perform")
     goodjob.reset_configuration()
     goodjob.configure(database_url=url, execution_mode="external",
                       preserve_job_records=True, poll_interval=1.0)
@@ -257,7 +236,7 @@ async def scenario_blocked(admin_url: str, backlogs: list[int]) -> None:
     print("| B (held-back rows) | median ms | p95 ms |")
     print("|---|---|---|")
     for blocked in backlogs:
-        url = await fresh(admin_url, "bench_concurrency_blocked")
+        url = await fresh_database(admin_url, "bench_concurrency_blocked")
         conn = await asyncpg.connect(url)
         try:
             early = datetime.now(UTC) - timedelta(hours=2)
@@ -284,7 +263,7 @@ async def scenario_enqueue(admin_url: str, count: int) -> None:
     print("|---|---|---|---|")
     for label, cls in (("plain", PlainJob), ("perform_limit only", LimitedJob),
                        ("enqueue_limit (lock + count)", EnqueueLimitedJob)):
-        url = await fresh(admin_url, "bench_concurrency_enqueue")
+        url = await fresh_database(admin_url, "bench_concurrency_enqueue")
         goodjob.reset_configuration()
         goodjob.configure(database_url=url, execution_mode="external")
         runtime = get_runtime()
