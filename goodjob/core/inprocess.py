@@ -226,6 +226,11 @@ class InProcessWorker:
         server = server_process_name()
         return not_started_message(server) if server else None
 
+    def check_not_started(self) -> str | None:
+        """``not_started_problem()``, logged once: for the dashboard's first request."""
+        self._warn_not_started()
+        return self.not_started_problem()
+
     def _warn_not_started(self) -> None:
         if self._warned:
             return

@@ -76,6 +76,9 @@ def render(request: Request, name: str, context: dict[str, Any], *, status_code:
     dashboard = dashboard_of(request)
     session = request.scope.get("session")
     flashes = session.pop("flash", []) if session is not None else []
+    problem = _workers_problem()
+    if problem:  # async_server requested but no lifespan started the workers: say so on every page
+        flashes = [{"kind": "error", "text": problem}, *flashes]
     csrf = dashboard.csrf
     shared = {
         "page": None,
@@ -91,6 +94,12 @@ def render(request: Request, name: str, context: dict[str, Any], *, status_code:
     response = templates().TemplateResponse(request, name, {**shared, **context}, status_code=status_code)
     response.headers.update(SECURITY_HEADERS)
     return response
+
+
+def _workers_problem() -> str | None:
+    from goodjob.core.runtime import get_runtime  # lazily: the dashboard otherwise needs no runtime
+
+    return get_runtime().in_process.check_not_started()
 
 
 def error_page(request: Request, status_code: int, heading: str, message: str) -> Response:

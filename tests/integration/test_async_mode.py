@@ -449,3 +449,25 @@ async def test_lifespan_middleware_for_apps_without_a_lifespan(runtime: Runtime,
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert seen == ["http"]
     assert await process_rows(conn) == []
+
+
+async def test_dashboard_shows_when_async_server_workers_never_started(
+    runtime: Runtime, conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+
+    monkeypatch.setattr(inprocess, "server_process_name", lambda: "uvicorn")
+    goodjob.configure(execution_mode="async_server")
+    dashboard = goodjob.create_dashboard(allow_unauthenticated=True)
+    try:
+        transport = httpx.ASGITransport(app=dashboard)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            page = await client.get("/")
+        assert page.status_code == 200
+        assert "no lifespan has started" in page.text and "lifespan=goodjob.lifespan" in page.text
+        goodjob.configure(execution_mode="external")
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            page = await client.get("/")
+        assert "no lifespan has started" not in page.text
+    finally:
+        await dashboard.close()
