@@ -249,3 +249,23 @@ async def test_the_dashboard_lists_batches_shows_their_jobs_and_retries(
     assert "has no discarded jobs" in await flashes(client, response)
     assert (await client.get("/batches/not-an-id")).status_code == 404
     assert (await client.get(f"/batches/{first.id}")).status_code == 404
+
+
+async def test_retrying_one_job_from_the_dashboard_reopens_its_batch(
+    start_worker: StartWorker, conn: asyncpg.Connection
+) -> None:
+    from goodjob.core import admin
+
+    FAIL_ONCE.add("solo")
+    await start_worker(poll_interval=0.2)
+    async with goodjob.Batch(on_finish=CallbackJob, on_success=CallbackJob, on_discard=CallbackJob) as batch:
+        failing = await FlakyJob.perform_later("solo")
+        await FlakyJob.perform_later("fine")
+    await wait_for(lambda: len(callbacks()) == 2, timeout=15)  # discard + finish
+    result = await admin.perform(conn, "retry", [failing.id])
+    assert result.changed == 1
+    await batch.reload()
+    assert batch.discarded_at is None and batch.finished_at is None
+    await wait_for(lambda: len(callbacks()) == 4, timeout=15)
+    assert sorted(e[0] for e in callbacks()) == ["discard", "finish", "finish", "success"]
+    assert (await batch.reload()).succeeded

@@ -229,7 +229,17 @@ WITH moved AS (
     SET state = 'queued', scheduled_at = $2, finished_at = NULL, error = NULL, error_event = NULL,
         locked_by_id = NULL, locked_at = NULL, updated_at = $2
     WHERE id = ANY($1::uuid[]) AND state = 'discarded'
-    RETURNING id, queue_name
+    RETURNING id, queue_name, batch_id
+), reopened AS (
+    -- A retried job reopens its batch (it finishes, and fires its callbacks, again), and clears the
+    -- batch's discard mark unless another of its jobs is still discarded: as Batch.retry() does.
+    UPDATE good_job_batches AS b
+    SET finished_at = NULL, updated_at = $2,
+        discarded_at = CASE WHEN EXISTS (
+            SELECT 1 FROM good_jobs AS other
+            WHERE other.batch_id = b.id AND other.state = 'discarded' AND NOT (other.id = ANY($1::uuid[]))
+        ) THEN b.discarded_at END
+    WHERE b.id IN (SELECT batch_id FROM moved WHERE batch_id IS NOT NULL)
 ), notified AS (
     SELECT pg_notify('good_job', json_build_object(
                'queue', queue_name, 'at', extract(epoch FROM $2::timestamptz), 'count', count(*))::text)
