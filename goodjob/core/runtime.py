@@ -16,6 +16,7 @@ import threading
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -163,15 +164,8 @@ class Runtime:
             result = await concurrency.insert(ex, req, params, now)
         else:
             result = await insert(ex, req, params, now)
-        if result and events.active("enqueue"):
-            events.emit("enqueue", job_id=result.id, job_class=req.job_class, queue_name=result.queue_name,
-                        priority=result.priority, scheduled_at=result.scheduled_at)
         if result:
-            mode = self.config.execution_mode
-            if mode == "inline" and result.scheduled_at <= now:
-                await self.perform_inline_job(req.id, connection)
-            elif mode in ASYNC_MODES:
-                await self.in_process.after_enqueue([result], now, connection)
+            await self._after_enqueue([req], [result], now, connection)
         return result
 
     async def enqueue_many(
@@ -181,18 +175,26 @@ class Runtime:
         now = utcnow()
         ex = connection if connection is not None else (await self.database()).pool
         results = await concurrency.insert_many(ex, reqs, params, now)
+        if results:
+            await self._after_enqueue(reqs, results, now, connection)
+        return results
+
+    async def _after_enqueue(
+        self, reqs: list[JobRequest], results: list[Enqueued], now: datetime, connection: Executor | None
+    ) -> None:
+        """Events, then what the execution mode does with new jobs (perform inline, or wake a pool)."""
         if events.active("enqueue"):
             for req, res in zip(reqs, results, strict=True):
                 if res:
                     events.emit("enqueue", job_id=res.id, job_class=req.job_class, queue_name=res.queue_name,
                                 priority=res.priority, scheduled_at=res.scheduled_at)
-        if self.config.execution_mode == "inline":
-            for r in results:
-                if r and r.scheduled_at <= now:
-                    await self.perform_inline_job(r.id, connection)
-        elif results and self.config.execution_mode in ASYNC_MODES:
+        mode = self.config.execution_mode
+        if mode == "inline":
+            for res in results:
+                if res and res.scheduled_at <= now:
+                    await self.perform_inline_job(res.id, connection)
+        elif mode in ASYNC_MODES:
             await self.in_process.after_enqueue(results, now, connection)
-        return results
 
     # --- inline execution -------------------------------------------------------------------
 
