@@ -29,7 +29,7 @@ def server() -> Iterator[str]:
     if external:
         yield external
         return
-    from goodjob.core.embedded import start_temporary
+    from goodjob.core.storage.embedded import start_temporary
 
     pg = start_temporary(settings=DEFAULTS)
     try:
@@ -42,7 +42,7 @@ async def fresh_database(admin_url: str, name: str) -> str:
     """Drop and create ``name``, migrate it, return its URL."""
     from urllib.parse import urlsplit, urlunsplit
 
-    from goodjob.core.migrate import migrate
+    from goodjob.core.storage.migrate import migrate
 
     conn = await asyncpg.connect(admin_url)
     try:

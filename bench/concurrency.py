@@ -41,11 +41,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import fresh_database
 
 import goodjob
-from goodjob.core import store
-from goodjob.core.embedded import start_temporary
 from goodjob.core.enqueue import JobRequest
 from goodjob.core.runtime import get_runtime
-from goodjob.core.worker import Worker
+from goodjob.core.storage import store
+from goodjob.core.storage.embedded import start_temporary
+from goodjob.core.worker.launcher import Worker
 
 DEFAULTS = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on", "max_connections": "200"}
 SPANS: list[tuple[float, float]] = []

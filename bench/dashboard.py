@@ -211,7 +211,7 @@ async def http_timings(url: str, runs: int) -> None:
 
 
 async def explain(url: str) -> None:
-    from goodjob.core import store
+    from goodjob.core.storage import store
 
     conn = await asyncpg.connect(url)
     now = datetime.now(UTC)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import asyncpg
 from common import fresh_database, server
 
-from goodjob.core import store
+from goodjob.core.storage import store
 
 
 async def main(admin: str, rows: int) -> None:

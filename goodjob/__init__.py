@@ -10,7 +10,6 @@ from typing import Any
 from goodjob.asgi import lifespan, restart, restart_sync, shutdown, shutdown_sync
 from goodjob.batch import Batch
 from goodjob.control import Paused, pause, pause_sync, paused, paused_sync, resume, resume_sync
-from goodjob.core.concurrency import Concurrency
 from goodjob.core.config import Config, configure, current_config, reset_configuration
 from goodjob.core.errors import (
     AlreadyRunningError,
@@ -25,6 +24,7 @@ from goodjob.core.errors import (
     UnknownJobError,
 )
 from goodjob.core.events import Event, subscribe
+from goodjob.core.features.concurrency import Concurrency
 from goodjob.core.policy import discard_on, rescue_from, retry_on
 from goodjob.core.retry import exponentially_longer, polynomially_longer
 from goodjob.core.runtime import get_runtime
@@ -54,7 +54,7 @@ def perform_inline_sync(limit: int | None = None) -> int:
 
 async def migrate() -> list[int]:
     """Apply missing schema migrations to the configured database; returns the versions applied."""
-    from goodjob.core import migrate as migrations
+    from goodjob.core.storage import migrate as migrations
 
     db = await get_runtime().database()
     async with db.acquire() as conn:

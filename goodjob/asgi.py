@@ -29,9 +29,9 @@ from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any
 
-from goodjob.core.inprocess import ASYNC_MODES, running_loop
 from goodjob.core.runtime import get_runtime
-from goodjob.core.worker import Worker
+from goodjob.core.worker.inprocess import ASYNC_MODES, running_loop
+from goodjob.core.worker.launcher import Worker
 
 log = logging.getLogger("goodjob")
 

@@ -27,11 +27,12 @@ from types import TracebackType
 from typing import Any
 from uuid import UUID
 
-from goodjob.core import batches, scope
-from goodjob.core.batches import BatchRecord, CallbackSpec
-from goodjob.core.db import Connection, Executor, is_connection
+from goodjob.core import scope
 from goodjob.core.enqueue import uuid7
+from goodjob.core.features import batches
+from goodjob.core.features.batches import BatchRecord, CallbackSpec
 from goodjob.core.runtime import get_runtime
+from goodjob.core.storage.db import Connection, Executor, is_connection
 from goodjob.core.types import Enqueued
 
 __all__ = ["Batch"]

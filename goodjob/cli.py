@@ -214,7 +214,7 @@ def paused(imports: tuple[str, ...]) -> None:
 @main.command()
 def schema() -> None:
     """Prints the schema SQL, for Alembic, Django or any migration tool that owns your schema."""
-    from goodjob.core.migrate import schema_sql
+    from goodjob.core.storage.migrate import schema_sql
 
     click.echo(schema_sql(), nl=False)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from goodjob.core import cron, pauses
 from goodjob.core.config import current_config
 from goodjob.core.errors import ConfigurationError
-from goodjob.core.pauses import Paused
+from goodjob.core.features import cron, pauses
+from goodjob.core.features.pauses import Paused
 from goodjob.core.runtime import get_runtime
 from goodjob.core.types import Enqueued
 

@@ -15,8 +15,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import goodjob
-from goodjob.core import store
 from goodjob.core.runtime import get_runtime
+from goodjob.core.storage import store
 
 
 class FlakyAPIError(Exception):

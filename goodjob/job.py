@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar, ov
 from uuid import UUID
 
 from goodjob.core import events, registry, scope
-from goodjob.core.concurrency import Concurrency
-from goodjob.core.concurrency import resolve as resolve_concurrency
-from goodjob.core.db import Executor
 from goodjob.core.enqueue import JobRequest
+from goodjob.core.features.concurrency import Concurrency
+from goodjob.core.features.concurrency import resolve as resolve_concurrency
 from goodjob.core.policy import Rule
 from goodjob.core.runtime import get_runtime, maybe_await
+from goodjob.core.storage.db import Executor
 from goodjob.core.types import ClaimedJob, Enqueued
 
 if TYPE_CHECKING:

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from goodjob.core import config as config_module
-from goodjob.core import db
 from goodjob.core.config import Config
 from goodjob.core.errors import AlreadyRunningError, ConfigurationError, DatabaseUnavailableError
 from goodjob.core.runtime import get_runtime
-from goodjob.core.worker import Worker
+from goodjob.core.storage import db
+from goodjob.core.worker.launcher import Worker
 
 log = logging.getLogger("goodjob")
 

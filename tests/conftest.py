@@ -45,7 +45,7 @@ def pg_url() -> Iterator[str]:
     if external:
         yield external
         return
-    from goodjob.core.embedded import start_temporary
+    from goodjob.core.storage.embedded import start_temporary
 
     server = start_temporary(
         settings={
@@ -63,7 +63,7 @@ def pg_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def template_url(pg_url: str) -> str:
-    from goodjob.core.migrate import migrate
+    from goodjob.core.storage.migrate import migrate
 
     async def build() -> None:
         await _admin(pg_url, f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)", f"CREATE DATABASE {TEMPLATE}")
@@ -137,7 +137,7 @@ async def start_worker(gj: str) -> AsyncIterator[Callable[..., Any]]:
 
     import goodjob
     from goodjob.core.runtime import get_runtime
-    from goodjob.core.worker import Worker
+    from goodjob.core.worker.launcher import Worker
 
     workers: list[Worker] = []
     runtime = get_runtime()

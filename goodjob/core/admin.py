@@ -15,10 +15,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
 
-from goodjob.core import events, store
-from goodjob.core.db import Connection, Executor, Pool, PostgresError, is_connection
+from goodjob.core import events
 from goodjob.core.errors import QueueStringError
 from goodjob.core.queues import parse_queues
+from goodjob.core.storage import store
+from goodjob.core.storage.db import Connection, Executor, Pool, PostgresError, is_connection
 
 CLEANUP_BATCH = 1000
 

@@ -209,7 +209,7 @@ class _Callback(_Kind):
 
 class _CronTable(_Kind):
     """Cron entries: JSON text (kept as text) or a mapping. Only the outer shape is checked here;
-    goodjob.core.cron validates each entry (expression, class) when cron starts."""
+    goodjob.core.features.cron validates each entry (expression, class) when cron starts."""
 
     expected = 'a JSON object of entries, e.g. {"key": {"cron": "*/5 * * * *", "class": "app.jobs.Job"}}'
 

@@ -20,17 +20,19 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from goodjob.core import concurrency, events, store, tracing
 from goodjob.core import config as config_module
+from goodjob.core import events, tracing
 from goodjob.core.config import Config
-from goodjob.core.db import Database, Executor
-from goodjob.core.embedded import resolve_database_url
 from goodjob.core.enqueue import JobRequest, insert, utcnow
-from goodjob.core.executor import JobExecutor
-from goodjob.core.inprocess import ASYNC_MODES, InProcessWorker
-from goodjob.core.recorder import Recorder
+from goodjob.core.features import concurrency
+from goodjob.core.storage import store
+from goodjob.core.storage.db import Database, Executor
+from goodjob.core.storage.embedded import resolve_database_url
 from goodjob.core.types import ClaimedJob, Enqueued, OutcomeKind
-from goodjob.core.worker import Worker, emit_outcome
+from goodjob.core.worker.executor import JobExecutor
+from goodjob.core.worker.inprocess import ASYNC_MODES, InProcessWorker
+from goodjob.core.worker.launcher import Worker, emit_outcome
+from goodjob.core.worker.recorder import Recorder
 
 log = logging.getLogger("goodjob")
 T = TypeVar("T")

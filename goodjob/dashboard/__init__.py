@@ -19,7 +19,7 @@ from typing import Any
 from starlette.middleware import Middleware
 from starlette.types import Receive, Scope, Send
 
-from goodjob.core.db import Pool
+from goodjob.core.storage.db import Pool
 from goodjob.dashboard.app import Auth, Dashboard
 from goodjob.dashboard.security import BasicAuthMiddleware
 

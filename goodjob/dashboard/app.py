@@ -28,7 +28,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import Receive, Scope, Send
 
 from goodjob.core.config import current_config
-from goodjob.core.db import Connection, Database, Executor, Pool, connect
+from goodjob.core.storage.db import Connection, Database, Executor, Pool, connect
 from goodjob.dashboard.charts import ThroughputCache
 from goodjob.dashboard.live import LiveHub
 from goodjob.dashboard.security import AccessGate, BasicAuthMiddleware, Csrf, Predicate

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from markupsafe import Markup, escape
 
 from goodjob.core import admin
-from goodjob.core.db import Executor
+from goodjob.core.storage.db import Executor
 
 __all__ = ["SERIES", "Chart", "ThroughputCache", "render_svg"]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.responses import StreamingResponse
 
-from goodjob.core.db import Connection, is_connection_error
+from goodjob.core.storage.db import Connection, is_connection_error
 
 __all__ = ["LiveHub", "event_stream"]
 

@@ -17,8 +17,8 @@ from starlette.staticfiles import StaticFiles
 
 from goodjob.core import admin
 from goodjob.core.admin import COUNT_CAP, TABS, JobFilter, JobPage
-from goodjob.core.db import CONNECTION_ERRORS, PostgresError
 from goodjob.core.errors import GoodJobError
+from goodjob.core.storage.db import CONNECTION_ERRORS, PostgresError
 from goodjob.dashboard import actions, views_extra
 from goodjob.dashboard.charts import SERIES, render_svg
 from goodjob.dashboard.filters import BadRequest, format_cursor, parse_job_query, parse_uuid

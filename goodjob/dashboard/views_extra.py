@@ -1,7 +1,7 @@
 """Pages for cron, batches, pauses and labels (issue 8), in the patterns of views.py and actions.py:
 reads in one read-only transaction, POST forms with a CSRF token answered with 303 and a flash.
 
-They read through goodjob.core.cron / batches / pauses / labels, which (like core.admin) are store
+They read through goodjob.core.features.cron / batches / pauses / labels, which (like core.admin) are store
 and SQL only: the dashboard still never touches the worker engine.
 """
 
@@ -16,9 +16,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from goodjob.core import admin, batches, cron, labels, pauses
+from goodjob.core import admin
 from goodjob.core.config import current_config
 from goodjob.core.errors import ConfigurationError
+from goodjob.core.features import batches, cron, labels, pauses
 from goodjob.dashboard.actions import _form
 from goodjob.dashboard.filters import BadRequest, parse_uuid, safe_next
 from goodjob.dashboard.render import dashboard_of, flash, path_of, render, short_id

@@ -23,8 +23,8 @@ from helpers import wait_for, wait_for_sync
 
 import goodjob
 from goodjob.asgi import LifespanMiddleware
-from goodjob.core import inprocess
 from goodjob.core.runtime import Runtime, get_runtime
+from goodjob.core.worker import inprocess
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS: list[str] = []

@@ -28,9 +28,10 @@ from test_dashboard import make_client as make_client
 from test_dashboard_actions import flashes, post
 
 import goodjob
-from goodjob.core import admin, batches
+from goodjob.core import admin
+from goodjob.core.features import batches
 from goodjob.core.runtime import get_runtime
-from goodjob.core.worker import Worker
+from goodjob.core.worker.launcher import Worker
 
 StartWorker = Callable[..., Awaitable[Worker]]
 

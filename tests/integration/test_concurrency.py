@@ -16,11 +16,11 @@ import pytest
 from helpers import wait_for
 
 import goodjob
-from goodjob.core import store
 from goodjob.core.enqueue import JobRequest
 from goodjob.core.events import Event
 from goodjob.core.runtime import get_runtime
-from goodjob.core.worker import Worker
+from goodjob.core.storage import store
+from goodjob.core.worker.launcher import Worker
 
 SPANS: list[tuple[str, float, float]] = []  # (label, start, end), monotonic clock
 KEY_CALLS: list[Any] = []

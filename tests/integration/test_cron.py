@@ -20,11 +20,11 @@ from test_dashboard import make_client as make_client
 from test_dashboard_actions import flashes, post
 
 import goodjob
-from goodjob.core import cron
 from goodjob.core.config import load_config
 from goodjob.core.errors import ConfigurationError
+from goodjob.core.features import cron
 from goodjob.core.runtime import get_runtime
-from goodjob.core.worker import Worker
+from goodjob.core.worker.launcher import Worker
 
 StartWorker = Callable[..., Awaitable[Worker]]
 NAME = CronRecordJob.job_name

@@ -22,7 +22,7 @@ from test_dashboard import make_client as make_client
 
 import goodjob
 from goodjob.core.runtime import get_runtime
-from goodjob.core.worker import Worker
+from goodjob.core.worker.launcher import Worker
 
 
 async def post(client: httpx.AsyncClient, path: str, data: dict[str, Any] | list[tuple[str, str]] | None = None,

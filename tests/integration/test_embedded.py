@@ -17,10 +17,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from goodjob.core import embedded
 from goodjob.core.config import Config
-from goodjob.core.embedded import ensure_embedded, resolve_database_url, start_temporary, stop_embedded
 from goodjob.core.errors import ConfigurationError, DatabaseNotConfiguredError
+from goodjob.core.storage import embedded
+from goodjob.core.storage.embedded import ensure_embedded, resolve_database_url, start_temporary, stop_embedded
 
 
 async def _fetch(url: str, sql: str) -> object:
@@ -72,7 +72,7 @@ def test_ensure_embedded_reuses_the_server(data_dir: Path, caplog: pytest.LogCap
     assert fetch(url, "SELECT current_database()") == "goodjob"
 
     code = (
-        "import sys; from goodjob.core.embedded import ensure_embedded; print(ensure_embedded(sys.argv[1]))"
+        "import sys; from goodjob.core.storage.embedded import ensure_embedded; print(ensure_embedded(sys.argv[1]))"
     )
     other = subprocess.run(
         [sys.executable, "-W", "error", "-c", code, str(data_dir)], capture_output=True, text=True, check=True

@@ -15,7 +15,7 @@ import sample_jobs
 from sample_jobs import AsyncRecordJob, FailingJob, RecordJob, add_numbers, sync_function
 
 import goodjob
-from goodjob.core import store
+from goodjob.core.storage import store
 
 
 async def _row(conn: asyncpg.Connection, job_id: uuid.UUID) -> asyncpg.Record:

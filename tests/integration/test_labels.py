@@ -14,8 +14,8 @@ from test_dashboard import client as client
 from test_dashboard import make_client as make_client
 
 import goodjob
-from goodjob.core import labels
-from goodjob.core.worker import Worker
+from goodjob.core.features import labels
+from goodjob.core.worker.launcher import Worker
 
 StartWorker = Callable[..., Awaitable[Worker]]
 
@@ -76,7 +76,7 @@ async def test_a_rare_label_is_found_through_the_partial_gin_index(conn: asyncpg
                   THEN ARRAY['common'] END
            FROM generate_series(1, 50000) AS i""")
     await conn.execute("ANALYZE good_jobs")
-    from goodjob.core import store
+    from goodjob.core.storage import store
 
     plan = "\n".join(r[0] for r in await conn.fetch(
         "EXPLAIN " + store.sql("label_jobs"), "rare", None, None, None, 50))

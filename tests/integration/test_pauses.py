@@ -18,8 +18,9 @@ from test_dashboard import make_client as make_client
 from test_dashboard_actions import flashes, post
 
 import goodjob
-from goodjob.core import admin, store
-from goodjob.core.worker import Worker
+from goodjob.core import admin
+from goodjob.core.storage import store
+from goodjob.core.worker.launcher import Worker
 
 StartWorker = Callable[..., Awaitable[Worker]]
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from goodjob.core import migrate, store
+from goodjob.core.storage import migrate, store
 
 CATALOG = {
     "columns": """SELECT table_name, column_name, data_type, is_nullable, column_default
@@ -45,7 +45,7 @@ def test_schema_sql_builds_the_same_database_as_the_migrations(make_database: Ca
         assert await _catalog(from_schema) == await _catalog(from_migrations)
 
     asyncio.run(build())
-    assert migrate.schema_sql() == migrate.render_schema(), "regenerate: python -m goodjob.core.migrate"
+    assert migrate.schema_sql() == migrate.render_schema(), "regenerate: python -m goodjob.core.storage.migrate"
 
 
 def test_migrate_is_idempotent_and_safe_concurrently(make_database: Callable[..., str]) -> None:

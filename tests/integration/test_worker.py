@@ -14,7 +14,7 @@ from helpers import wait_for
 
 import goodjob
 from goodjob.core.runtime import get_runtime
-from goodjob.core.worker import Worker
+from goodjob.core.worker.launcher import Worker
 
 StartWorker = Callable[..., Awaitable[Worker]]
 

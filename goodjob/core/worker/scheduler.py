@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from goodjob.core import store
-from goodjob.core.concurrency import PerformGate
-from goodjob.core.db import Database, is_connection_error
-from goodjob.core.executor import JobExecutor
+from goodjob.core.features.concurrency import PerformGate
 from goodjob.core.queues import PoolSpec
-from goodjob.core.recorder import Recorder
+from goodjob.core.storage import store
+from goodjob.core.storage.db import Database, is_connection_error
 from goodjob.core.types import ClaimedJob, Outcome
+from goodjob.core.worker.executor import JobExecutor
+from goodjob.core.worker.recorder import Recorder
 
 log = logging.getLogger("goodjob")
 

@@ -1,6 +1,6 @@
 """Named queries: one function per block of ``sql/queries.sql``; the only module that names SQL.
 
-Functions take an :data:`~goodjob.core.db.Executor` (a pool or a connection) so that callers decide
+Functions take an :data:`~goodjob.core.storage.db.Executor` (a pool or a connection) so that callers decide
 about transactions; nothing here opens or commits one by itself.
 """
 
@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Any
 from uuid import UUID
 
-from goodjob.core.db import Executor, Record
+from goodjob.core.storage.db import Executor, Record
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
@@ -23,7 +23,7 @@ _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 def queries() -> dict[str, str]:
     """All named queries, parsed once from the package's ``sql/*.sql`` (``schema.sql`` aside)."""
     named: dict[str, str] = {}
-    folder = resources.files("goodjob.core.sql")
+    folder = resources.files("goodjob.core.storage.sql")
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".sql") or entry.name == "schema.sql":
             continue

@@ -27,11 +27,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from goodjob.core import events, registry, store
-from goodjob.core.db import Connection, Database, Executor, Record, is_connection
+from goodjob.core import events, registry
 from goodjob.core.enqueue import JobRequest
 from goodjob.core.enqueue import insert_many as insert_plain_many
 from goodjob.core.errors import ConfigurationError, GoodJobError, UnknownJobError
+from goodjob.core.storage import store
+from goodjob.core.storage.db import Connection, Database, Executor, Record, is_connection
 from goodjob.core.types import ClaimedJob, Enqueued, Outcome, OutcomeKind
 
 log = logging.getLogger("goodjob")

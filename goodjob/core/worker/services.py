@@ -13,11 +13,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from goodjob.core import batches
 from goodjob.core.config import Config
-from goodjob.core.cron import CronScheduler, entries_from_config
-from goodjob.core.db import Database, is_connection_error
-from goodjob.core.pauses import PauseState
+from goodjob.core.features import batches
+from goodjob.core.features.cron import CronScheduler, entries_from_config
+from goodjob.core.features.pauses import PauseState
+from goodjob.core.storage.db import Database, is_connection_error
 
 log = logging.getLogger("goodjob")
 

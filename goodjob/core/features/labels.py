@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from goodjob.core import store
-from goodjob.core.db import Executor
+from goodjob.core.storage import store
+from goodjob.core.storage.db import Executor
 
 STATES = ("queued", "running", "succeeded", "discarded")
 

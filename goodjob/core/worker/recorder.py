@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from goodjob.core import batches, store
-from goodjob.core.db import Connection, Database, Executor, is_connection, is_connection_error
+from goodjob.core.features import batches
+from goodjob.core.storage import store
+from goodjob.core.storage.db import Connection, Database, Executor, is_connection, is_connection_error
 from goodjob.core.types import Outcome, OutcomeKind
 
 log = logging.getLogger("goodjob")

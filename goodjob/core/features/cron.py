@@ -31,10 +31,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from goodjob.core import registry, scope, store
+from goodjob.core import registry, scope
 from goodjob.core.config import Config
-from goodjob.core.db import Connection, Database, Executor, is_connection, is_connection_error
 from goodjob.core.errors import ConfigurationError
+from goodjob.core.storage import store
+from goodjob.core.storage.db import Connection, Database, Executor, is_connection, is_connection_error
 from goodjob.core.types import Enqueued
 
 log = logging.getLogger("goodjob")

@@ -16,19 +16,20 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from goodjob.core import admin, events, store
+from goodjob.core import admin, events
 from goodjob.core.config import Config
-from goodjob.core.db import Database
-from goodjob.core.executor import JobExecutor
-from goodjob.core.migrate import check_schema
-from goodjob.core.notifier import Notifier
-from goodjob.core.poller import Poller
-from goodjob.core.process import ProcessRecord
 from goodjob.core.queues import parse_queues
-from goodjob.core.recorder import Recorder
-from goodjob.core.scheduler import Scheduler
-from goodjob.core.services import WorkerServices
+from goodjob.core.storage import store
+from goodjob.core.storage.db import Database
+from goodjob.core.storage.migrate import check_schema
 from goodjob.core.types import ClaimedJob, Outcome, OutcomeKind
+from goodjob.core.worker.executor import JobExecutor
+from goodjob.core.worker.liveness import ProcessRecord
+from goodjob.core.worker.notifier import Notifier
+from goodjob.core.worker.poller import Poller
+from goodjob.core.worker.recorder import Recorder
+from goodjob.core.worker.scheduler import Scheduler
+from goodjob.core.worker.services import WorkerServices
 
 log = logging.getLogger("goodjob")
 

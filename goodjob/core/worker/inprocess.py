@@ -25,9 +25,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from goodjob.core.config import Config
-from goodjob.core.db import Database, Executor
+from goodjob.core.storage.db import Database, Executor
 from goodjob.core.types import Enqueued
-from goodjob.core.worker import Worker
+from goodjob.core.worker.launcher import Worker
 
 log = logging.getLogger("goodjob")
 

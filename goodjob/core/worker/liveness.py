@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from goodjob.core import db, store
-from goodjob.core.db import Database, is_connection_error
+from goodjob.core.storage import db, store
+from goodjob.core.storage.db import Database, is_connection_error
 
 log = logging.getLogger("goodjob")
 

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from goodjob.core import db
+from goodjob.core.storage import db
 
 log = logging.getLogger("goodjob")
 

@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from goodjob.core import store
-from goodjob.core.db import Database, Executor, is_connection_error
+from goodjob.core.storage import store
+from goodjob.core.storage.db import Database, Executor, is_connection_error
 
 log = logging.getLogger("goodjob")
 

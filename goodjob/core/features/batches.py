@@ -28,9 +28,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from goodjob.core import enqueue, store
-from goodjob.core.db import Connection, Executor, is_connection, is_connection_error
+from goodjob.core import enqueue
 from goodjob.core.serialize import dump_arguments, loads_arguments
+from goodjob.core.storage import store
+from goodjob.core.storage.db import Connection, Executor, is_connection, is_connection_error
 from goodjob.core.types import Enqueued, Outcome, OutcomeKind
 
 log = logging.getLogger("goodjob")

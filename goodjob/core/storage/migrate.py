@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-from goodjob.core import db, store
 from goodjob.core.errors import SchemaMissingError
+from goodjob.core.storage import db, store
 
 log = logging.getLogger("goodjob")
 
@@ -33,7 +33,7 @@ class Migration:
 
 def migrations() -> list[Migration]:
     """The package's migrations, sorted by version."""
-    folder = resources.files("goodjob.core.sql").joinpath("migrations")
+    folder = resources.files("goodjob.core.storage.sql").joinpath("migrations")
     found = []
     for entry in folder.iterdir():
         match = _FILE.match(entry.name)
@@ -48,13 +48,13 @@ def latest_version() -> int:
 
 def schema_sql() -> str:
     """The checked-in ``sql/schema.sql``: what ``goodjob schema`` prints."""
-    return resources.files("goodjob.core.sql").joinpath("schema.sql").read_text("utf-8")
+    return resources.files("goodjob.core.storage.sql").joinpath("schema.sql").read_text("utf-8")
 
 
 def render_schema() -> str:
     """The whole schema as one script, including the bookkeeping rows ``goodjob migrate`` reads.
 
-    ``sql/schema.sql`` is this function's output, regenerated (``python -m goodjob.core.migrate``)
+    ``sql/schema.sql`` is this function's output, regenerated (``python -m goodjob.core.storage.migrate``)
     whenever a migration is added; a test proves both build identical databases.
     """
     parts = [
