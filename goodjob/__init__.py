@@ -24,7 +24,7 @@ from goodjob.core.errors import (
     UnknownJobError,
 )
 from goodjob.core.events import Event, subscribe
-from goodjob.core.features.concurrency import Concurrency
+from goodjob.core.features.concurrency_rules import Concurrency
 from goodjob.core.policy import discard_on, rescue_from, retry_on
 from goodjob.core.retry import exponentially_longer, polynomially_longer
 from goodjob.core.runtime import get_runtime
@@ -68,7 +68,7 @@ def migrate_sync() -> list[int]:
 async def cleanup_preserved_jobs(*, older_than: float | None = None) -> int:
     """Delete preserved jobs finished more than ``older_than`` seconds ago (default from config:
     ``cleanup_preserved_jobs_before_seconds_ago``, 86400); returns how many were deleted."""
-    from goodjob.core.admin import cleanup_preserved_jobs as cleanup
+    from goodjob.core.cleanup import cleanup_preserved_jobs as cleanup
 
     seconds = current_config().cleanup_preserved_jobs_before_seconds_ago if older_than is None else older_than
     db = await get_runtime().database()

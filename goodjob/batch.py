@@ -34,6 +34,7 @@ from goodjob.core.features.batches import BatchRecord, CallbackSpec
 from goodjob.core.runtime import get_runtime
 from goodjob.core.storage.db import Connection, Executor, is_connection
 from goodjob.core.types import Enqueued
+from goodjob.pending import perform_all_later
 
 __all__ = ["Batch"]
 
@@ -128,8 +129,6 @@ class Batch:
     async def add(self, *jobs: Any) -> list[Enqueued]:
         """Enqueue jobs built with ``MyJob.new(...)`` (or iterables of them) into this batch, in one
         round trip. The batch stays as it was: outside its block, add jobs before it can finish."""
-        from goodjob.job import perform_all_later
-
         await self._ensure_created()
         pending = [p for item in jobs for p in (item if isinstance(item, Iterable) else (item,))]
         for p in pending:

@@ -253,7 +253,7 @@ def cleanup_preserved_jobs(before_seconds_ago: str | None, imports: tuple[str, .
 def demo(port: int, host: str, once: bool) -> None:
     """Runs the demo: a web app with the dashboard at /good_job, workers in async_server mode and a
     stream of sample jobs, all on the embedded Postgres."""
-    from goodjob import demo as demo_module
+    from goodjob.demo import run as demo_module
 
     _setup_logging(os.environ.get("GOOD_JOB_LOG_LEVEL") or "warning")
     _run(lambda: demo_module.run(host=host, port=port, once=once))

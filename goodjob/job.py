@@ -10,32 +10,36 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar, overload
+from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 from uuid import UUID
 
-from goodjob.core import events, registry, scope
+from goodjob.batch import Batch
+from goodjob.core import registry, scope
 from goodjob.core.enqueue import JobRequest
-from goodjob.core.features.concurrency import Concurrency
-from goodjob.core.features.concurrency import resolve as resolve_concurrency
+from goodjob.core.features.concurrency_rules import Concurrency
+from goodjob.core.features.concurrency_rules import resolve as resolve_concurrency
 from goodjob.core.policy import Rule
 from goodjob.core.runtime import get_runtime, maybe_await
-from goodjob.core.storage.db import Executor
 from goodjob.core.types import ClaimedJob, Enqueued
+from goodjob.pending import (
+    EnqueueAborted,
+    EnqueueHooks,
+    PendingJob,
+    enqueue_one,
+    perform_all_later,
+    perform_all_later_sync,
+)
 
-if TYPE_CHECKING:
-    from goodjob.batch import Batch
+__all__ = ["ConfiguredJob", "EnqueueAborted", "Job", "JobFunction", "PendingJob", "job",
+           "perform_all_later", "perform_all_later_sync"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 _SET_OPTIONS = ("queue", "priority", "wait", "wait_until", "timeout", "labels", "connection")
-
-
-class EnqueueAborted(Exception):
-    """Raise from ``before_enqueue`` (or return False) to refuse an enqueue without an error."""
 
 
 def _scheduled_at(wait: float | timedelta | None, wait_until: datetime | None) -> datetime | None:
@@ -53,7 +57,7 @@ def _scheduled_at(wait: float | timedelta | None, wait_until: datetime | None) -
     return None
 
 
-class Job:
+class Job(EnqueueHooks):
     """Base class for jobs. Override :meth:`perform` (``def`` or ``async def``)."""
 
     queue_name: ClassVar[str] = "default"
@@ -90,16 +94,7 @@ class Job:
         raise NotImplementedError(f"{type(self).__name__}.perform() is not defined")
 
     # --- callbacks: override in an application base class, call super() ----------------------
-
-    def before_enqueue(self) -> bool | Awaitable[bool | None] | None:
-        """Return False (or raise EnqueueAborted) to refuse the enqueue."""
-        return None
-
-    def after_enqueue(self) -> Awaitable[None] | None:
-        return None
-
-    async def around_enqueue(self, call_next: Callable[[], Awaitable[Enqueued]]) -> Enqueued:
-        return await call_next()
+    # (the enqueue callbacks come from EnqueueHooks)
 
     def before_perform(self) -> Awaitable[None] | None:
         return None
@@ -116,8 +111,6 @@ class Job:
         puts more jobs in it; ``await self.batch.reload()`` reads its properties and counts."""
         if self.batch_id is None:
             return None
-        from goodjob.batch import Batch
-
         return Batch._existing(self.batch_id)
 
     @property
@@ -193,8 +186,6 @@ class Job:
         """Run callbacks and perform; a sync perform goes to ``run_in_thread``."""
         if self.__dict__.get("_goodjob_batch_callback") and self.arguments:
             # A batch callback is enqueued with the batch id; it is performed with the batch itself.
-            from goodjob.batch import Batch
-
             batch = await Batch.find(self.arguments[0])
             if batch is not None:
                 self.arguments = (batch, *self.arguments[1:])
@@ -225,15 +216,6 @@ def _has_async_callbacks(cls: type[Job]) -> bool:
     return any(inspect.iscoroutinefunction(getattr(cls, n)) for n in names) or (
         cls.around_perform is not Job.around_perform
     )
-
-
-@dataclass(frozen=True)
-class PendingJob:
-    """A job built but not saved yet (for bulk enqueue)."""
-
-    job: Job
-    request: JobRequest
-    connection: Executor | None = None
 
 
 @dataclass(frozen=True)
@@ -284,71 +266,14 @@ class ConfiguredJob:
     async def perform_later(self, *args: Any, **kwargs: Any) -> Enqueued:
         """Enqueue the job; returns a falsy :class:`Enqueued` if a callback refused it."""
         pending = self.new(*args, **kwargs)
-        return await _enqueue(pending)
+        return await enqueue_one(pending)
 
     def perform_later_sync(self, *args: Any, **kwargs: Any) -> Enqueued:
         """``perform_later`` for synchronous code (scripts, WSGI apps, threads)."""
         if self.options.get("connection") is not None:
             raise TypeError("perform_later_sync cannot use an asyncpg connection; await perform_later")
         pending = self.new(*args, **kwargs)  # here, so that it sees this thread's Batch block
-        return get_runtime().run_sync(lambda: _enqueue(pending))
-
-
-async def _enqueue(pending: PendingJob) -> Enqueued:
-    job, req = pending.job, pending.request
-    try:
-        if await maybe_await(job.before_enqueue()) is False:
-            return _refused(req, "before_enqueue refused it")  # built here: it emits enqueue_refused
-    except EnqueueAborted as exc:
-        return _refused(req, str(exc) or "before_enqueue refused it")
-
-    async def call() -> Enqueued:
-        return await get_runtime().enqueue(req, pending.connection)
-
-    result = await job.around_enqueue(call)
-    if result:
-        await maybe_await(job.after_enqueue())
-    return result
-
-
-def _refused(req: JobRequest, reason: str) -> Enqueued:
-    events.emit("enqueue_refused", job_id=req.id, job_class=req.job_class, queue_name=req.queue_name,
-                reason=reason)
-    return Enqueued(
-        req.id, req.queue_name, req.priority, req.scheduled_at or datetime.now(UTC), False, reason
-    )
-
-
-async def perform_all_later(jobs: Iterable[PendingJob], *, connection: Executor | None = None) -> list[Enqueued]:
-    """Enqueue many jobs in one round trip (one NOTIFY per queue). Callbacks run per job."""
-    accepted: list[PendingJob] = []
-    results: dict[UUID, Enqueued] = {}
-    order = []
-    for pending in jobs:
-        order.append(pending.request.id)
-        if type(pending.job).before_enqueue is Job.before_enqueue:
-            accepted.append(pending)  # the common case: no callback to run
-            continue
-        try:
-            ok = await maybe_await(pending.job.before_enqueue()) is not False
-        except EnqueueAborted as exc:
-            results[pending.request.id] = _refused(pending.request, str(exc) or "before_enqueue refused it")
-            continue
-        if ok:
-            accepted.append(pending)
-        else:
-            results[pending.request.id] = _refused(pending.request, "before_enqueue refused it")
-    enqueued = await get_runtime().enqueue_many([p.request for p in accepted], connection)
-    for pending, result in zip(accepted, enqueued, strict=True):
-        results[result.id] = result
-        if result and type(pending.job).after_enqueue is not Job.after_enqueue:
-            await maybe_await(pending.job.after_enqueue())
-    return [results[i] for i in order]
-
-
-def perform_all_later_sync(jobs: Iterable[PendingJob]) -> list[Enqueued]:
-    items = list(jobs)
-    return get_runtime().run_sync(lambda: perform_all_later(items))
+        return get_runtime().run_sync(lambda: enqueue_one(pending))
 
 
 class JobFunction(Generic[P, R]):

@@ -11,34 +11,14 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
 
-from goodjob.core import events
 from goodjob.core.errors import QueueStringError
 from goodjob.core.queues import parse_queues
-from goodjob.core.storage import store
+from goodjob.core.storage import store, store_dashboard
 from goodjob.core.storage.db import Connection, Executor, Pool, PostgresError, is_connection
-
-CLEANUP_BATCH = 1000
-
-
-async def cleanup_preserved_jobs(
-    ex: Executor, *, older_than: float | timedelta = 86400, batch_size: int = CLEANUP_BATCH,
-    now: datetime | None = None,
-) -> int:
-    """Delete finished jobs (and their executions) finished more than ``older_than`` ago."""
-    seconds = older_than.total_seconds() if isinstance(older_than, timedelta) else float(older_than)
-    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=seconds)
-    total = 0
-    while True:
-        deleted = await store.cleanup_batch(ex, cutoff, batch_size)
-        total += deleted
-        if deleted < batch_size:
-            events.emit("cleanup", deleted=total, cutoff=cutoff)
-            return total
-
 
 # --- dashboard: reads ---------------------------------------------------------------------------
 
@@ -131,7 +111,7 @@ class Count:
 async def reading(ex: Executor, timeout_ms: int = READ_TIMEOUT_MS) -> AsyncIterator[Connection]:
     """A read-only transaction set up for the dashboard's queries (custom plans, a time limit)."""
     async with _connection(ex) as conn, conn.transaction(readonly=True):
-        await store.dashboard_read_session(conn, timeout_ms)
+        await store_dashboard.dashboard_read_session(conn, timeout_ms)
         yield conn
 
 
@@ -144,13 +124,13 @@ async def list_jobs(
     backwards = before is not None
     cursor = before if before is not None else after
     if f.search_pattern is not None:
-        await store.dashboard_search_plans(conn, True)
-    rows = await store.dashboard_jobs(
+        await store_dashboard.dashboard_search_plans(conn, True)
+    rows = await store_dashboard.dashboard_jobs(
         conn, tab=f.state, now=now, **f.params(), after=(cursor.at, cursor.id) if cursor else None,
         limit=limit + 1, created_before=created_before, ascending=f.ascending != backwards,
     )
     if f.search_pattern is not None:
-        await store.dashboard_search_plans(conn, False)
+        await store_dashboard.dashboard_search_plans(conn, False)
     more = len(rows) > limit
     rows = rows[:limit]
     if backwards:
@@ -177,7 +157,7 @@ async def count_tabs(
     budgeted = f.job_class is not None or f.search_pattern is not None
     deadline = time.monotonic() + FILTERED_COUNT_BUDGET_MS / 1000
     for tab in TABS[1:]:
-        query = functools.partial(store.dashboard_count_jobs, conn, tab=tab, now=now, **f.params(), cap=cap)
+        query = functools.partial(store_dashboard.dashboard_count_jobs, conn, tab=tab, now=now, **f.params(), cap=cap)
         if not budgeted:
             n: int | None = await query()
         else:
@@ -192,23 +172,24 @@ async def count_tabs(
 
 async def state_estimates(ex: Executor) -> dict[str, int]:
     """Rows per state from the planner's statistics: what the overview shows past the count cap."""
-    return await store.dashboard_state_estimates(ex)
+    return await store_dashboard.dashboard_state_estimates(ex)
 
 
 async def job_detail(ex: Executor, job_id: UUID, *, now: datetime | None = None) -> dict[str, Any] | None:
     """A job with its pretty-printed arguments, every execution, and the process running it."""
-    job = await store.dashboard_job(ex, job_id)
+    job = await store_dashboard.dashboard_job(ex, job_id)
     if job is None:
         return None
-    executions = [dict(e) for e in await store.dashboard_job_executions(ex, job_id)]
-    process = await store.dashboard_job_process(ex, job["locked_by_id"]) if job["locked_by_id"] else None
+    executions = [dict(e) for e in await store_dashboard.dashboard_job_executions(ex, job_id)]
+    process = await store_dashboard.dashboard_job_process(ex, job["locked_by_id"]) if job["locked_by_id"] else None
     status = job_status(job["state"], job["scheduled_at"], job["error"], now or datetime.now(UTC))
     return dict(job, status=status, executions=executions, process=dict(process) if process else None)
 
 
 async def throughput(ex: Executor, since: datetime, until: datetime, slot_seconds: float) -> list[tuple[int, str, int]]:
     """Executions finished in [since, until) as (slot number, outcome, count)."""
-    return [(r["slot"], r["outcome"], r["n"]) for r in await store.dashboard_throughput(ex, since, until, slot_seconds)]
+    rows = await store_dashboard.dashboard_throughput(ex, since, until, slot_seconds)
+    return [(r["slot"], r["outcome"], r["n"]) for r in rows]
 
 
 async def queues(ex: Executor, *, now: datetime | None = None, cap: int = COUNT_CAP) -> list[dict[str, Any]]:
@@ -218,7 +199,7 @@ async def queues(ex: Executor, *, now: datetime | None = None, cap: int = COUNT_
     paused = await paused_queues(ex)
     names = sorted(set(await queue_names(ex)) | _named_queues([p["queues"] for p in await processes(ex)]))
     out = []
-    for r in await store.dashboard_queue_stats(ex, names, now, cap):
+    for r in await store_dashboard.dashboard_queue_stats(ex, names, now, cap):
         oldest = r["oldest_waiting_at"]
         out.append(dict(r, paused=r["name"] in paused, capped=r["waiting"] >= cap,
                         latency=(now - oldest).total_seconds() if oldest is not None else None))
@@ -227,17 +208,17 @@ async def queues(ex: Executor, *, now: datetime | None = None, cap: int = COUNT_
 
 async def queue_names(ex: Executor) -> list[str]:
     """Queues with queued or running jobs, and paused ones: suggestions for the queue filter."""
-    active = set(await store.waiting_queue_names(ex)) | set(await store.dashboard_running_queue_names(ex))
+    active = set(await store.waiting_queue_names(ex)) | set(await store_dashboard.dashboard_running_queue_names(ex))
     return sorted(active | set(await paused_queues(ex)))
 
 
 async def processes(ex: Executor) -> list[dict[str, Any]]:
-    return [dict(r) for r in await store.dashboard_processes(ex)]
+    return [dict(r) for r in await store_dashboard.dashboard_processes(ex)]
 
 
 async def paused_queues(ex: Executor) -> list[str]:
     """The 'paused_queues' setting: queue names workers do not claim from."""
-    raw = await store.dashboard_get_setting(ex, PAUSED_QUEUES)
+    raw = await store_dashboard.dashboard_get_setting(ex, PAUSED_QUEUES)
     value = json.loads(raw) if raw else []
     return [str(v) for v in value] if isinstance(value, list) else []
 
@@ -270,7 +251,8 @@ class ActionResult:
 async def set_queue_paused(ex: Executor, name: str, paused: bool, *, now: datetime | None = None) -> list[str]:
     """Pause or resume ``name`` and notify the workers; returns the paused queues."""
     async with _connection(ex) as conn, conn.transaction():
-        value = json.loads(await store.dashboard_set_paused_queue(conn, name, paused, now or datetime.now(UTC)))
+        raw = await store_dashboard.dashboard_set_paused_queue(conn, name, paused, now or datetime.now(UTC))
+        value = json.loads(raw)
     return [str(v) for v in value]
 
 
@@ -286,7 +268,7 @@ async def perform(ex: Executor, action: str, ids: list[UUID], *, now: datetime |
     async with _connection(ex) as conn, conn.transaction():
         changed = set(await _apply(conn, action, wanted, now))
         rest = [i for i in wanted if i not in changed]
-        states = await store.dashboard_job_states(conn, rest) if rest else {}
+        states = await store_dashboard.dashboard_job_states(conn, rest) if rest else {}
     result.changed = len(changed)
     for job_id in rest:
         r = states.get(job_id)
@@ -329,12 +311,12 @@ async def perform_matching(
 
 async def _apply(conn: Connection, action: str, ids: list[UUID], now: datetime) -> list[UUID]:
     if action == "retry":
-        return await store.dashboard_retry_jobs(conn, ids, now)
+        return await store_dashboard.dashboard_retry_jobs(conn, ids, now)
     if action == "discard":
-        return await store.dashboard_discard_jobs(conn, ids, now, DISCARD_ERROR)
+        return await store_dashboard.dashboard_discard_jobs(conn, ids, now, DISCARD_ERROR)
     if action == "run_now":
-        return await store.dashboard_run_jobs_now(conn, ids, now)
-    return await store.dashboard_delete_jobs(conn, ids)
+        return await store_dashboard.dashboard_run_jobs_now(conn, ids, now)
+    return await store_dashboard.dashboard_delete_jobs(conn, ids)
 
 
 @contextlib.asynccontextmanager
@@ -369,9 +351,9 @@ async def _with_timeout(conn: Connection, timeout_ms: int, query: Callable[[], A
     """Run ``query`` in a savepoint with its own statement timeout; None if it ran out of time."""
     try:
         async with conn.transaction():
-            await store.dashboard_read_session(conn, timeout_ms)
+            await store_dashboard.dashboard_read_session(conn, timeout_ms)
             result = await query()
-            await store.dashboard_read_session(conn, READ_TIMEOUT_MS)  # a released savepoint keeps SETs
+            await store_dashboard.dashboard_read_session(conn, READ_TIMEOUT_MS)  # a released savepoint keeps SETs
             return result
     except PostgresError as err:
         if is_timeout(err):

@@ -14,16 +14,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
+from goodjob.core.features.concurrency_rules import Concurrency
 from goodjob.core.serialize import dump_arguments
 from goodjob.core.storage import store
 from goodjob.core.storage.db import Executor
 from goodjob.core.types import Enqueued
-
-if TYPE_CHECKING:
-    from goodjob.core.features.concurrency import Concurrency
 
 _random = random.Random(os.urandom(32))
 # A forked child must not repeat its parent's sequence of ids.

@@ -21,10 +21,11 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from goodjob.core import config as config_module
-from goodjob.core import events, tracing
+from goodjob.core import events, notices, tracing
 from goodjob.core.config import Config
 from goodjob.core.enqueue import JobRequest, insert, utcnow
 from goodjob.core.features import concurrency
+from goodjob.core.features.concurrency_rules import class_rules
 from goodjob.core.storage import store
 from goodjob.core.storage.db import Database, Executor
 from goodjob.core.storage.embedded import resolve_database_url
@@ -220,7 +221,7 @@ class Runtime:
         job = ClaimedJob.from_record(row)
         refused = None
         if job.concurrency_key is not None:  # no claim filter here: check the perform rules now
-            refused = await concurrency.admit(ex, job, concurrency.class_rules(job.job_class))
+            refused = await concurrency.admit(ex, job, class_rules(job.job_class))
         outcome = refused if refused is not None else await self._executor().perform(job)
         recorder = Recorder(self.database, self.process_id, self.config.preserve_job_records)
         await recorder.record([outcome], connection)
@@ -313,6 +314,14 @@ def get_runtime() -> Runtime:
             atexit.register(_runtime.bridge.stop)
             os.register_at_fork(after_in_child=_runtime._after_fork)
         return _runtime
+
+
+
+def _workers_not_started() -> str | None:
+    return get_runtime().in_process.check_not_started()
+
+
+notices.register(_workers_not_started)  # the dashboard's banner, without importing the runtime
 
 
 async def maybe_await(value: Awaitable[T] | T) -> T:

@@ -29,8 +29,11 @@ from starlette.types import Receive, Scope, Send
 
 from goodjob.core.config import current_config
 from goodjob.core.storage.db import Connection, Database, Executor, Pool, connect
+from goodjob.core.storage.embedded import resolve_database_url
 from goodjob.dashboard.charts import ThroughputCache
+from goodjob.dashboard.errors import exception_handlers, refuse
 from goodjob.dashboard.live import LiveHub
+from goodjob.dashboard.routes import routes
 from goodjob.dashboard.security import AccessGate, BasicAuthMiddleware, Csrf, Predicate
 
 __all__ = ["Auth", "Dashboard"]
@@ -163,8 +166,6 @@ class Dashboard:
     # --- building -------------------------------------------------------------------------------
 
     def _build(self) -> Starlette:
-        from goodjob.dashboard.views import exception_handlers, refuse, routes
-
         config = current_config()
         auth_middleware: list[Middleware] = []
         predicate: Predicate | None = None
@@ -206,9 +207,7 @@ class Dashboard:
 
 def _configured_database_url() -> str:
     """goodjob's own database (configured, or the embedded one), as the workers see it."""
-    from goodjob.core.runtime import get_runtime
-
-    return get_runtime().database_url()
+    return resolve_database_url(current_config())
 
 
 def _terminate(databases: dict[asyncio.AbstractEventLoop, Database]) -> None:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
+from goodjob.core import notices
 from goodjob.core.admin import ACTIONS, Count
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def render(request: Request, name: str, context: dict[str, Any], *, status_code:
     dashboard = dashboard_of(request)
     session = request.scope.get("session")
     flashes = session.pop("flash", []) if session is not None else []
-    problem = _workers_problem()
+    problem = notices.current()
     if problem:  # async_server requested but no lifespan started the workers: say so on every page
         flashes = [{"kind": "error", "text": problem}, *flashes]
     csrf = dashboard.csrf
@@ -94,12 +95,6 @@ def render(request: Request, name: str, context: dict[str, Any], *, status_code:
     response = templates().TemplateResponse(request, name, {**shared, **context}, status_code=status_code)
     response.headers.update(SECURITY_HEADERS)
     return response
-
-
-def _workers_problem() -> str | None:
-    from goodjob.core.runtime import get_runtime  # lazily: the dashboard otherwise needs no runtime
-
-    return get_runtime().in_process.check_not_started()
 
 
 def error_page(request: Request, status_code: int, heading: str, message: str) -> Response:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from goodjob.core import admin, events
+from goodjob.core import cleanup, events
 from goodjob.core.config import Config
 from goodjob.core.queues import parse_queues
 from goodjob.core.storage import store
@@ -198,7 +198,7 @@ class Worker:
     async def _cleanup(self) -> None:
         try:
             database = await self._database()
-            deleted = await admin.cleanup_preserved_jobs(
+            deleted = await cleanup.cleanup_preserved_jobs(
                 database.pool, older_than=self.config.cleanup_preserved_jobs_before_seconds_ago
             )
             if deleted:

@@ -1,6 +1,6 @@
 """The demo's web app (``goodjob demo``): a tiny Starlette site with the dashboard mounted.
 
-It lives beside the dashboard because it is the one other place that may import Starlette.
+Besides ``goodjob/dashboard/``, the one place that imports Starlette: the demo is a web app.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 import goodjob
-from goodjob import demo
 from goodjob.dashboard import create_dashboard
+from goodjob.demo import samples
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>goodjob demo</title>
 <style>body{{font:16px system-ui;max-width:40rem;margin:4rem auto;padding:0 1rem}}button{{font:inherit}}</style>
@@ -39,12 +39,12 @@ def build_app(username: str, password: str) -> Starlette:
         ))
 
     async def enqueue(request: Request) -> Response:
-        await demo.enqueue_samples(25)
+        await samples.enqueue_samples(25)
         return RedirectResponse(request.url_for("home"), status_code=303)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(demo.stream())
+        task = asyncio.create_task(samples.stream())
         try:
             yield
         finally:

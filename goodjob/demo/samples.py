@@ -1,4 +1,7 @@
-"""``goodjob demo``: a web app with the dashboard and workers, on an embedded Postgres.
+"""The demo's sample jobs (mail, thumbnails, flaky API calls that retry, bad imports that are
+discarded, reports scheduled for later) and the stream that keeps enqueueing them.
+
+Part of ``goodjob demo``: a web app with the dashboard and workers, on an embedded Postgres.
 
 Nothing to install but Python: the database is the embedded PostgreSQL, workers run inside the web
 process (``async_server``), and a stream of realistic sample jobs (mail, thumbnails, flaky API
@@ -10,13 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-import secrets
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import goodjob
-from goodjob.core.runtime import get_runtime
-from goodjob.core.storage import store
 
 
 class FlakyAPIError(Exception):
@@ -75,7 +75,7 @@ class ChargeCard(goodjob.Job):
             raise RuntimeError(f"card declined for order {order_id} (unexpected response 502)")
 
 
-def _sample() -> goodjob.PendingJob:
+def sample() -> goodjob.PendingJob:
     user = random.randint(1000, 9999)
     pick = random.random()
     if pick < 0.30:
@@ -93,7 +93,7 @@ def _sample() -> goodjob.PendingJob:
 
 
 async def enqueue_samples(count: int) -> None:
-    await goodjob.perform_all_later([_sample() for _ in range(count)])
+    await goodjob.perform_all_later([sample() for _ in range(count)])
 
 
 async def stream(interval: float = 0.7) -> None:
@@ -102,57 +102,3 @@ async def stream(interval: float = 0.7) -> None:
     while True:
         await asyncio.sleep(random.uniform(0.2, interval * 2))
         await enqueue_samples(random.randint(1, 4))
-
-
-def configure_demo() -> None:
-    goodjob.configure(
-        execution_mode="async_server",
-        preserve_job_records=True,
-        queues="mail:2;media:1;*:3",
-        poll_interval=5,
-        shutdown_timeout=5,
-    )
-
-
-async def run_once() -> None:
-    """Migrate, enqueue a batch, let an in-process worker drain it, print the results."""
-    configure_demo()
-    goodjob.configure(execution_mode="async")
-    print("goodjob demo: database:", goodjob.current_config().describe_database())
-    await goodjob.migrate()
-    await goodjob.perform_all_later([_sample() for _ in range(12)])
-    await goodjob.restart()
-    db = await get_runtime().database()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if not await store.unfinished_due_count(db.pool, datetime.now(UTC)):
-            break
-        await asyncio.sleep(0.2)
-    await goodjob.shutdown()
-    for row in reversed(await store.recent_jobs(db.pool, 12)):
-        error = f"  error: {row['error']}" if row["error"] else ""
-        print(f"  {row['job_class']:<32} {row['state']:<10} executions={row['executions_count']}{error}")
-    await get_runtime().close_database()
-
-
-def run(host: str = "127.0.0.1", port: int = 8000, once: bool = False) -> None:
-    if once:
-        asyncio.run(run_once())
-        return
-    import uvicorn
-
-    from goodjob.dashboard.demo_app import build_app
-
-    configure_demo()
-    config = goodjob.current_config()
-    username = config.dashboard_username or "admin"
-    password = config.dashboard_password or secrets.token_urlsafe(9)
-    goodjob.migrate_sync()
-    app = build_app(username, password)
-    print(
-        f"\n  goodjob demo on {config.describe_database()}\n"
-        f"  dashboard: http://{host}:{port}/good_job   (user {username!r}, password {password!r})\n"
-        f"  app:       http://{host}:{port}/\n",
-        flush=True,
-    )
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)

@@ -1,0 +1,34 @@
+"""Deleting preserved job records: ``goodjob cleanup-preserved-jobs``, ``goodjob.cleanup_preserved_jobs``
+and the worker's periodic cleanup all run this one loop.
+
+Deletes in batches (each its own short statement) so that a large cleanup never holds locks on many
+rows at once or runs into a statement timeout.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from goodjob.core import events
+from goodjob.core.storage import store
+from goodjob.core.storage.db import Executor
+
+__all__ = ["CLEANUP_BATCH", "cleanup_preserved_jobs"]
+
+CLEANUP_BATCH = 1000
+
+
+async def cleanup_preserved_jobs(
+    ex: Executor, *, older_than: float | timedelta = 86400, batch_size: int = CLEANUP_BATCH,
+    now: datetime | None = None,
+) -> int:
+    """Delete finished jobs (and their executions) finished more than ``older_than`` ago."""
+    seconds = older_than.total_seconds() if isinstance(older_than, timedelta) else float(older_than)
+    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=seconds)
+    total = 0
+    while True:
+        deleted = await store.cleanup_batch(ex, cutoff, batch_size)
+        total += deleted
+        if deleted < batch_size:
+            events.emit("cleanup", deleted=total, cutoff=cutoff)
+            return total

@@ -1,0 +1,115 @@
+"""Named queries of ``sql/dashboard.sql``: the reads and actions of the dashboard and the operator API.
+
+Split from ``store.py`` (the engine's queries) because they serve people, not the claim loop: they
+change with the pages, and the engine never calls them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from goodjob.core.storage.db import Executor, Record
+from goodjob.core.storage.store import sql
+
+# --- dashboard ----------------------------------------------------------------------------------
+# The dashboard's reads take the tab name as a parameter; see the header of sql/dashboard.sql for why
+# they must run inside dashboard_read_session (custom plans).
+
+
+async def dashboard_read_session(ex: Executor, statement_timeout_ms: int) -> None:
+    await ex.fetchrow(sql("dashboard_read_session"), f"{int(statement_timeout_ms)}ms")
+
+
+async def dashboard_search_plans(ex: Executor, searching: bool) -> None:
+    await ex.fetchrow(sql("dashboard_search_plans"), searching)
+
+
+async def dashboard_jobs(
+    ex: Executor, *, tab: str, now: datetime, queue: str | None, job_class: str | None,
+    search_id: UUID | None, pattern: str | None, after: tuple[datetime, UUID] | None, limit: int,
+    created_before: datetime | None, ascending: bool,
+) -> list[Record]:
+    """One page of a tab, read from ``after`` (exclusive) in the given direction."""
+    at, cursor_id = after if after is not None else (None, None)
+    filters = (queue, job_class, search_id, pattern, at, cursor_id, limit, created_before)
+    if tab == "all":
+        rows: list[Record] = await ex.fetch(
+            sql("dashboard_all_jobs_asc" if ascending else "dashboard_all_jobs_desc"), *filters
+        )
+    else:
+        rows = await ex.fetch(sql("dashboard_jobs_asc" if ascending else "dashboard_jobs_desc"), tab, now, *filters)
+    return rows
+
+
+async def dashboard_count_jobs(
+    ex: Executor, *, tab: str, now: datetime, queue: str | None, job_class: str | None,
+    search_id: UUID | None, pattern: str | None, cap: int,
+) -> int:
+    return int(await ex.fetchval(sql("dashboard_count_jobs"), tab, now, queue, job_class, search_id, pattern, cap))
+
+
+async def dashboard_state_estimates(ex: Executor) -> dict[str, int]:
+    return {r["state"]: int(r["estimate"]) for r in await ex.fetch(sql("dashboard_state_estimates"))}
+
+
+async def dashboard_job(ex: Executor, job_id: UUID) -> Record | None:
+    return await ex.fetchrow(sql("dashboard_job"), job_id)
+
+
+async def dashboard_job_executions(ex: Executor, job_id: UUID) -> list[Record]:
+    rows: list[Record] = await ex.fetch(sql("dashboard_job_executions"), job_id)
+    return rows
+
+
+async def dashboard_job_process(ex: Executor, process_id: UUID) -> Record | None:
+    return await ex.fetchrow(sql("dashboard_job_process"), process_id)
+
+
+async def dashboard_throughput(ex: Executor, since: datetime, until: datetime, slot_seconds: float) -> list[Record]:
+    rows: list[Record] = await ex.fetch(sql("dashboard_throughput"), since, until, slot_seconds)
+    return rows
+
+
+async def dashboard_running_queue_names(ex: Executor) -> list[str]:
+    return [r["queue_name"] for r in await ex.fetch(sql("dashboard_running_queue_names"))]
+
+
+async def dashboard_queue_stats(ex: Executor, names: list[str], now: datetime, cap: int) -> list[Record]:
+    rows: list[Record] = await ex.fetch(sql("dashboard_queue_stats"), names, now, cap)
+    return rows
+
+
+async def dashboard_processes(ex: Executor) -> list[Record]:
+    rows: list[Record] = await ex.fetch(sql("dashboard_processes"))
+    return rows
+
+
+async def dashboard_get_setting(ex: Executor, key: str) -> str | None:
+    value = await ex.fetchval(sql("dashboard_get_setting"), key)
+    return None if value is None else str(value)
+
+
+async def dashboard_set_paused_queue(ex: Executor, name: str, paused: bool, now: datetime) -> str:
+    """Add or remove ``name`` in the paused_queues setting and NOTIFY; the new JSON array as text."""
+    return str(await ex.fetchval(sql("dashboard_set_paused_queues"), name, paused, now))
+
+
+async def dashboard_retry_jobs(ex: Executor, ids: list[UUID], now: datetime) -> list[UUID]:
+    return [r["id"] for r in await ex.fetch(sql("dashboard_retry_jobs"), ids, now)]
+
+
+async def dashboard_discard_jobs(ex: Executor, ids: list[UUID], now: datetime, error: str) -> list[UUID]:
+    return [r["id"] for r in await ex.fetch(sql("dashboard_discard_jobs"), ids, now, error)]
+
+
+async def dashboard_run_jobs_now(ex: Executor, ids: list[UUID], now: datetime) -> list[UUID]:
+    return [r["id"] for r in await ex.fetch(sql("dashboard_run_jobs_now"), ids, now)]
+
+
+async def dashboard_delete_jobs(ex: Executor, ids: list[UUID]) -> list[UUID]:
+    return [r["id"] for r in await ex.fetch(sql("dashboard_delete_jobs"), ids)]
+
+
+async def dashboard_job_states(ex: Executor, ids: list[UUID]) -> dict[UUID, Record]:
+    return {r["id"]: r for r in await ex.fetch(sql("dashboard_job_states"), ids)}

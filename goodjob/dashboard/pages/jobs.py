@@ -1,0 +1,147 @@
+"""Jobs: the filtered list with keyset pages, one job's page, and the job actions (one job or a
+filter's worth). The state check happens in the UPDATE itself (see core.admin), so a job that
+changed meanwhile is reported, and left alone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from goodjob.core import admin
+from goodjob.core.admin import COUNT_CAP, TABS, JobPage
+from goodjob.core.storage.db import PostgresError
+from goodjob.dashboard.filters import (
+    BadRequest,
+    format_cursor,
+    parse_action,
+    parse_ids,
+    parse_job_query,
+    parse_time,
+    parse_uuid,
+    safe_next,
+)
+from goodjob.dashboard.forms import APPLIES, confirm_page, describe_filter, flash_result, jobs_text, read_form, text_of
+from goodjob.dashboard.render import (
+    ACTION_LABELS,
+    ACTION_PAST,
+    dashboard_of,
+    flash,
+    path_of,
+    render,
+    short_id,
+)
+
+#: Single-job actions that need a confirmation (bulk actions always do).
+CONFIRM = ("discard", "delete")
+
+
+async def jobs(request: Request) -> Response:
+    query = parse_job_query(request.query_params)
+    dashboard = dashboard_of(request)
+    now = datetime.now(UTC)
+    notice = None
+    async with admin.reading(await dashboard.executor()) as conn:
+        try:
+            async with conn.transaction():
+                page = await admin.list_jobs(conn, query.filter, after=query.after, before=query.before,
+                                             limit=query.limit, now=now)
+        except PostgresError as err:
+            if not admin.is_timeout(err):
+                raise
+            page = JobPage([], None, None)
+            notice = ("The search took too long and was stopped. A search reads every job of the tab "
+                      "until a page is full: narrow it with a state, queue or class, or search for a job id.")
+        counts = await admin.count_tabs(conn, query.filter, now=now)
+        queue_names = await admin.queue_names(conn)
+    f = query.filter
+    return render(request, "jobs.html", {
+        "page": "jobs", "query": query, "filter": f, "tabs": TABS, "counts": counts, "jobs": page.jobs,
+        "notice": notice, "cap": COUNT_CAP, "queue_names": queue_names,
+        "next_url": _page_url(request, query, after=format_cursor(page.next)) if page.next else None,
+        "prev_url": _page_url(request, query, before=format_cursor(page.prev)) if page.prev else None,
+        "first_url": _page_url(request, query) if query.after or query.before else None,
+        "bulk_actions": [a for a, statuses in admin.ACTIONS.items() if f.state == "all" or f.state in statuses],
+    })
+
+
+async def job(request: Request) -> Response:
+    job_id = parse_uuid(request.path_params["job_id"])
+    if job_id is None:
+        raise HTTPException(404, f"{request.path_params['job_id'][:80]!r} is not a job id.")
+    dashboard = dashboard_of(request)
+    async with admin.reading(await dashboard.executor()) as conn:
+        detail = await admin.job_detail(conn, job_id)
+    if detail is None:
+        raise HTTPException(404, f"There is no job {job_id}. It may have been deleted, or cleaned up "
+                                 "after it finished (preserve_job_records).")
+    available = [a for a, statuses in admin.ACTIONS.items() if detail["status"] in statuses]
+    return render(request, "job.html", {"page": "jobs", "job": detail, "available": available})
+
+
+def _page_url(request: Request, query: Any, **cursor: str) -> str:
+    return path_of(request.url_for("jobs").replace_query_params(**query.params(**cursor)))
+
+
+async def job_action(request: Request) -> Response:
+    form = await read_form(request)
+    action = request.path_params["action"]
+    job_id = parse_uuid(request.path_params["job_id"])
+    if action not in admin.ACTIONS or job_id is None:
+        raise HTTPException(404)
+    job_path = path_of(request.url_for("job", job_id=str(job_id)))
+    default = path_of(request.url_for("jobs")) if action == "delete" else job_path
+    target = safe_next(form.get("next"), request.scope.get("root_path", ""), default)
+    if action in CONFIRM and form.get("confirmed") != "1":
+        return confirm_page(request, form, f"{ACTION_LABELS[action]} job {job_id}?", target)
+    dashboard = dashboard_of(request)
+    result = await admin.perform(await dashboard.executor(), action, [job_id])
+    if result.missing:
+        raise HTTPException(404, f"There is no job {job_id}; nothing changed.")
+    if result.changed:
+        flash(request, f"Job {short_id(job_id)} {ACTION_PAST[action]}.")
+        if action == "delete" and target.startswith(job_path):
+            target = path_of(request.url_for("jobs"))
+    else:
+        status = next(iter(result.skipped), "in another state")
+        flash(request, f"Job {short_id(job_id)} is {status}: {APPLIES[action]}. Nothing changed.", "error")
+    return RedirectResponse(target, status_code=303)
+
+
+async def bulk(request: Request) -> Response:
+    form = await read_form(request)
+    action, _, scope = str(form.get("do") or "").partition(":")
+    action = parse_action(action)
+    if scope not in ("selected", "all"):
+        raise BadRequest(f"do={form.get('do')!r}: expected <action>:selected or <action>:all")
+    query = parse_job_query(form)
+    target = safe_next(form.get("next"), request.scope.get("root_path", ""),
+                       path_of(request.url_for("jobs").include_query_params(**query.params())))
+    dashboard = dashboard_of(request)
+    label = ACTION_LABELS[action]
+    if scope == "selected":
+        ids = parse_ids(form)
+        if not ids:
+            flash(request, "Select one or more jobs first (or use the \"all matching\" button).", "error")
+            return RedirectResponse(target, status_code=303)
+        if form.get("confirmed") != "1":
+            return confirm_page(request, form, f"{label} {jobs_text(len(ids))} (the selected ones)?", target)
+        result = await admin.perform(await dashboard.executor(), action, ids)
+    else:
+        until = parse_time(text_of(form.get("until")), "until")
+        if form.get("confirmed") != "1" or until is None:
+            ex = await dashboard.executor()
+            async with admin.reading(ex) as conn:
+                counts = await admin.count_tabs(conn, query.filter)
+            count = counts[query.filter.state]
+            amount = "every job" if count.n is None else f"all {count.n:,}{'+' if count.capped else ''} jobs"
+            return confirm_page(request, form, f"{label} {amount} matching this filter?", target,
+                            until=datetime.now(UTC).isoformat(), filter_text=describe_filter(query.filter))
+        result = await admin.perform_matching(await dashboard.executor(), action, query.filter,
+                                              created_before=until)
+    flash_result(request, result)
+    return RedirectResponse(target, status_code=303)
