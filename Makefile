@@ -12,10 +12,11 @@ $(BIN)/.installed: pyproject.toml
 .PHONY: venv demo test lint bench
 venv: $(BIN)/.installed
 
-demo: venv
-	$(BIN)/python -m goodjob demo
+demo: venv  # make demo PORT=8001 for another port
+	$(BIN)/python -m goodjob demo $(if $(PORT),--port $(PORT))
 
 test: venv
+	@scripts/ensure-chromium
 	$(BIN)/ruff check goodjob tests bench examples
 	$(BIN)/mypy
 	$(BIN)/pytest -q

@@ -2,4 +2,4 @@
 
 from goodjob.cli import main
 
-main()
+main(prog_name="goodjob")

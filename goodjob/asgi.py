@@ -118,7 +118,7 @@ async def _start() -> Worker | None:
     runtime.in_process.server_started = True
     mode = runtime.config.execution_mode
     if mode not in ASYNC_MODES:
-        log.debug("goodjob: execution_mode=%s: the lifespan starts no workers", mode)
+        log.debug("execution_mode=%s: the lifespan starts no workers", mode)
         return None
     return await runtime.start_worker(mode)
 
@@ -131,7 +131,7 @@ async def _close_dashboard() -> None:
         try:
             await close()
         except Exception:
-            log.exception("goodjob: closing the dashboard failed")
+            log.exception("closing the dashboard failed")
 
 
 class LifespanMiddleware:
@@ -154,7 +154,7 @@ class LifespanMiddleware:
         try:
             await session.__aenter__()
         except Exception as exc:
-            log.exception("goodjob: starting workers failed")
+            log.exception("starting workers failed")
             await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
             return
         await send({"type": "lifespan.startup.complete"})
@@ -162,7 +162,7 @@ class LifespanMiddleware:
         try:
             await session.__aexit__(None, None, None)
         except Exception as exc:
-            log.exception("goodjob: shutting workers down failed")
+            log.exception("shutting workers down failed")
             await send({"type": "lifespan.shutdown.failed", "message": f"{type(exc).__name__}: {exc}"})
             return
         await send({"type": "lifespan.shutdown.complete"})

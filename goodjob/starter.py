@@ -12,6 +12,7 @@ import contextlib
 import errno
 import logging
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -44,7 +45,12 @@ def start_from_cli(cli: dict[str, Any]) -> None:
     pidfile: Path | None = None
     if config.daemonize:
         pidfile = Path(config.pidfile)
+        if config.pidfile == Config.pidfile and not pidfile.parent.exists():
+            pidfile.parent.mkdir(parents=True)  # the default place (tmp/pids/) is ours to create
+            log.info("created %s for the pidfile", pidfile.parent)
         check_pidfile(pidfile)
+        print(f"goodjob: starting in the background; pidfile {pidfile.resolve()}, "
+              f"log {pidfile.with_suffix('.log').resolve()}", file=sys.stderr, flush=True)
         daemonize(pidfile.with_suffix(".log"))
         write_pidfile(pidfile)
     try:
@@ -76,7 +82,7 @@ def check_pidfile(pidfile: Path) -> None:
     if not pidfile.parent.is_dir():
         raise ConfigurationError(
             f"pidfile directory {str(pidfile.parent)!r} does not exist (GOOD_JOB_PIDFILE / --pidfile="
-            f"{str(pidfile)!r}); create it or choose another path"
+            f"{str(pidfile)!r}); create it (mkdir -p {shlex.quote(str(pidfile.parent))}) or choose another path"
         )
     try:
         text = pidfile.read_text().strip()
@@ -86,7 +92,7 @@ def check_pidfile(pidfile: Path) -> None:
         raise AlreadyRunningError(
             f"goodjob is already running with pid {text} (pidfile {str(pidfile)!r}); stop it first"
         )
-    log.info("goodjob: removing stale pidfile %s (pid %s is not running)", pidfile, text)
+    log.info("removing stale pidfile %s (pid %s is not running)", pidfile, text)
 
 
 def write_pidfile(pidfile: Path) -> None:
@@ -133,15 +139,15 @@ async def run_worker(config: Config) -> int:
         signals += 1
         name = signal.Signals(signum).name
         if signals == 1:
-            log.info("goodjob: %s received; shutting down (send again to stop jobs at once)", name)
+            log.info("%s received; shutting down (send again to stop jobs at once)", name)
             stop.set()
         elif signals == 2:
-            log.warning("goodjob: %s received again; interrupting running jobs now", name)
+            log.warning("%s received again; interrupting running jobs now", name)
             for scheduler in worker.schedulers:
                 for task in list(scheduler.running):
                     task.cancel()
         else:
-            log.error("goodjob: %s received a third time; exiting immediately", name)
+            log.error("%s received a third time; exiting immediately", name)
             os._exit(1)
 
     loop = asyncio.get_running_loop()
@@ -161,7 +167,8 @@ async def run_worker(config: Config) -> int:
             await worker.start()
         except db.CONNECTION_ERRORS as exc:
             raise DatabaseUnavailableError(
-                f"could not connect to the database {config.describe_database()}: {exc}"
+                f"could not connect to {config.describe_database()}: {exc}; check that the server runs "
+                "and that GOOD_JOB_DATABASE_URL (or DATABASE_URL) points at it"
             ) from exc
     except BaseException:
         if probe is not None:
@@ -189,5 +196,5 @@ async def _idle_watch(worker: Worker, timeout: float, stop: asyncio.Event) -> No
     while not stop.is_set():
         await asyncio.sleep(min(1.0, timeout / 4))
         if worker.idle_for() >= timeout:
-            log.info("goodjob: idle for %gs; exiting", timeout)
+            log.info("idle for %gs; exiting", timeout)
             stop.set()

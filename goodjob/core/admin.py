@@ -281,14 +281,15 @@ async def perform(ex: Executor, action: str, ids: list[UUID], *, now: datetime |
 
 async def perform_matching(
     ex: Executor, action: str, f: JobFilter, *, created_before: datetime, now: datetime | None = None,
-    batch: int = BULK_BATCH, budget_seconds: float = 20.0,
+    batch: int = BULK_BATCH, budget_seconds: float = 20.0, on_progress: Callable[[int], object] | None = None,
 ) -> ActionResult:
     """Apply ``action`` to every job matching ``f`` created up to ``created_before``, in batches.
 
     The batches walk the list with its keyset cursor (each job is visited once, whatever the action
     does to it) in short transactions. Jobs created after ``created_before`` (the moment the operator
     confirmed) are left alone, so a busy queue cannot keep the loop going forever; past
-    ``budget_seconds`` it stops and reports ``more``.
+    ``budget_seconds`` it stops and reports ``more``. ``on_progress(jobs)`` gets the number of jobs
+    visited so far after every batch.
     """
     total = ActionResult(action)
     deadline = time.monotonic() + budget_seconds
@@ -301,6 +302,8 @@ async def perform_matching(
             total.changed += done.changed
             total.missing += done.missing
             total.skipped.update(done.skipped)
+            if on_progress is not None:
+                on_progress(total.changed + total.missing + total.skipped.total())
         if page.next is None:
             return total
         cursor = page.next

@@ -7,6 +7,7 @@ rows at once or runs into a statement timeout.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from goodjob.core import events
@@ -20,15 +21,19 @@ CLEANUP_BATCH = 1000
 
 async def cleanup_preserved_jobs(
     ex: Executor, *, older_than: float | timedelta = 86400, batch_size: int = CLEANUP_BATCH,
-    now: datetime | None = None,
+    now: datetime | None = None, on_progress: Callable[[int], object] | None = None,
 ) -> int:
-    """Delete finished jobs (and their executions) finished more than ``older_than`` ago."""
+    """Delete finished jobs (and their executions) finished more than ``older_than`` ago.
+
+    ``on_progress(total)`` is called after every batch, so a caller can show how far it got."""
     seconds = older_than.total_seconds() if isinstance(older_than, timedelta) else float(older_than)
     cutoff = (now or datetime.now(UTC)) - timedelta(seconds=seconds)
     total = 0
     while True:
         deleted = await store.cleanup_batch(ex, cutoff, batch_size)
         total += deleted
+        if on_progress is not None:
+            on_progress(total)
         if deleted < batch_size:
             events.emit("cleanup", deleted=total, cutoff=cutoff)
             return total

@@ -41,6 +41,8 @@ from goodjob.core.config_kinds import (
     mask_database_url,
 )
 from goodjob.core.errors import ConfigurationError, QueueStringError
+from goodjob.core.project import embedded_location
+from goodjob.core.queues import MAX_THREADS
 
 __all__ = [
     "ENV_VARS",
@@ -92,7 +94,8 @@ class Config:
     cron: str | Mapping[str, Any] | None = None  # JSON text (env, CLI) or a dict (code); see core/cron.py
     cron_graceful_restart_period: float | None = None
     embedded: bool = True
-    embedded_data_dir: str = ".goodjob/pgdata"
+    embedded_dir: str | None = None  # None: .goodjob at the project root (see core/project.py)
+    embedded_idle_timeout: float | None = 900
     database_pool_size: int = 10
     dashboard_username: str | None = None
     dashboard_password: str | None = None
@@ -123,7 +126,7 @@ class Config:
         if self.database_url is not None:
             return mask_database_url(self.database_url)
         if self.embedded:
-            return f"embedded Postgres at {self.embedded_data_dir}"
+            return f"the embedded Postgres in {embedded_location(self.embedded_dir).pgdata}"
         return "no database configured (set GOOD_JOB_DATABASE_URL or DATABASE_URL)"
 
     @classmethod
@@ -294,7 +297,8 @@ _OPTIONS: Mapping[str, _Kind] = MappingProxyType(
     {
         "database_url": _DatabaseUrl(),
         "execution_mode": _ExecutionMode(),
-        "max_threads": _count(1),
+        "max_threads": _Number(f"a whole number from 1 to {MAX_THREADS}", f"between 1 and {MAX_THREADS}",
+                               integer=True, ok=lambda n: 1 <= n <= MAX_THREADS),
         "queues": _Text(),
         "poll_interval": _seconds("> 0, or -1 to disable polling", lambda n: n > 0 or n == -1),
         "max_cache": _count(0),
@@ -326,7 +330,8 @@ _OPTIONS: Mapping[str, _Kind] = MappingProxyType(
         "cron": _CronTable(),
         "cron_graceful_restart_period": _seconds(">= 0", lambda n: n >= 0, nullable=True),
         "embedded": _Bool(),
-        "embedded_data_dir": _Text(path=True),
+        "embedded_dir": _Text(path=True, nullable=True),
+        "embedded_idle_timeout": _seconds("> 0, or 'off' (or -1) to keep it running", lambda n: n > 0, off=True),
         "database_pool_size": _count(1),
         "dashboard_username": _Text(nullable=True),
         "dashboard_password": _Text(nullable=True, secret=True),

@@ -76,7 +76,7 @@ def emit(name: str, **payload: Any) -> None:
         try:
             callback(event)
         except Exception:
-            logging.getLogger("goodjob").exception("goodjob: event subscriber for %r raised", name)
+            logging.getLogger("goodjob").exception("event subscriber for %r raised", name)
 
 
 def clear() -> None:

@@ -91,6 +91,8 @@ _EXPECTED = (
 )
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.\-]*")
 _THREADS = re.compile(r"[0-9]+")
+# More threads than this is a typo (or an overflow waiting to happen in the claim's LIMIT), not a plan.
+MAX_THREADS = 10_000
 
 
 def _fail(part: str, text: str, problem: str) -> QueueStringError:
@@ -111,6 +113,8 @@ def _parse_pool(part: str, text: str, default_threads: int) -> PoolSpec:
         max_threads = int(threads_text)
         if max_threads < 1:
             raise _fail(part, text, f"thread count {threads_text!r} must be at least 1")
+        if max_threads > MAX_THREADS:
+            raise _fail(part, text, f"thread count {threads_text!r} is too large (at most {MAX_THREADS})")
 
     body = queues_text.strip()
     if not body:

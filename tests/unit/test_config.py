@@ -61,7 +61,7 @@ def test_defaults_live_in_config() -> None:
     assert config.cleanup_preserved_jobs_before_seconds_ago == 86400
     assert (config.cleanup_interval_jobs, config.cleanup_interval_seconds) == (1000, 600)
     assert config.enable_cron is False and config.cron is None
-    assert config.embedded is True and config.embedded_data_dir == ".goodjob/pgdata"
+    assert config.embedded is True and config.embedded_dir is None and config.embedded_idle_timeout == 900
     assert config.database_pool_size == 10
     assert config.dashboard_username is None and config.dashboard_password is None
 
@@ -107,7 +107,9 @@ ENV_CASES: list[tuple[str, str, object]] = [
     ("enable_cron", "on", True),
     ("cron", '{"x": {"cron": "* * * * *", "class": "X"}}', '{"x": {"cron": "* * * * *", "class": "X"}}'),
     ("embedded", "false", False),
-    ("embedded_data_dir", "/data/pg", "/data/pg"),
+    ("embedded_dir", "/data/gj", "/data/gj"),
+    ("embedded_idle_timeout", "off", None),
+    ("embedded_idle_timeout", "60", 60.0),
     ("database_pool_size", "3", 3),
     ("dashboard_username", "admin", "admin"),
     ("dashboard_password", "s3cret", "s3cret"),
@@ -131,8 +133,9 @@ def test_empty_env_values_count_as_unset() -> None:
 
 
 ENV_ERRORS = [
-    ("max_threads", "abc", "GOOD_JOB_MAX_THREADS='abc' is not a valid integer; expected a whole number >= 1"),
-    ("max_threads", "0", "GOOD_JOB_MAX_THREADS='0' must be >= 1"),
+    ("max_threads", "abc",
+     "GOOD_JOB_MAX_THREADS='abc' is not a valid integer; expected a whole number from 1 to 10000"),
+    ("max_threads", "0", "GOOD_JOB_MAX_THREADS='0' must be between 1 and 10000"),
     ("max_threads", "2.5", "GOOD_JOB_MAX_THREADS='2.5' is not a valid integer"),
     (
         "execution_mode",
@@ -235,7 +238,7 @@ def test_mask_database_url(url: str, masked: str) -> None:
 
 
 def test_describe_database() -> None:
-    assert Config().describe_database() == "embedded Postgres at .goodjob/pgdata"
+    assert Config(embedded_dir="/x/gj").describe_database() == "the embedded Postgres in /x/gj/pgdata"
     assert "GOOD_JOB_DATABASE_URL" in Config(embedded=False).describe_database()
 
 
@@ -252,15 +255,15 @@ def test_code_values_keep_their_types() -> None:
     assert config.max_threads == 3 and config.poll_interval == 2.0 and isinstance(config.poll_interval, float)
     assert config.preserve_job_records == "on_unhandled_error"
     path_config = load_config(
-        code={"embedded_data_dir": Path("/x/pg"), "on_thread_error": on_error}, environ={}
+        code={"embedded_dir": Path("/x/gj"), "on_thread_error": on_error}, environ={}
     )
-    assert path_config.embedded_data_dir == "/x/pg" and path_config.on_thread_error is on_error
+    assert path_config.embedded_dir == "/x/gj" and path_config.on_thread_error is on_error
     off = load_config(code={"cleanup_interval_jobs": -1, "cleanup_interval_seconds": None}, environ={})
     assert off.cleanup_interval_jobs is None and off.cleanup_interval_seconds is None
 
 
 CODE_ERRORS = [
-    ({"max_threads": 0}, r"^max_threads=0 \(from goodjob.configure\) must be >= 1$"),
+    ({"max_threads": 0}, r"^max_threads=0 \(from goodjob.configure\) must be between 1 and 10000$"),
     ({"max_threads": "5"}, r"^max_threads='5' \(from goodjob.configure\) must be an int, not str$"),
     ({"max_threads": 2.0}, r"max_threads=2.0 \(from goodjob.configure\) must be an int, not float"),
     ({"poll_interval": True}, r"poll_interval=True \(from goodjob.configure\) must be a number, not bool"),
@@ -285,7 +288,7 @@ def test_bad_code_values(code: dict[str, object], message: str) -> None:
 def test_cli_values_are_coerced_from_strings_and_named_as_flags() -> None:
     config = load_config(cli={"max_threads": "8", "daemonize": True, "probe_port": 9000}, environ={})
     assert (config.max_threads, config.daemonize, config.probe_port) == (8, True, 9000)
-    fails(r"^--max-threads=0 must be >= 1$", cli={"max_threads": 0}, environ={})
+    fails(r"^--max-threads=0 must be between 1 and 10000$", cli={"max_threads": 0}, environ={})
     fails(r"^--poll-interval='x' is not a valid number", cli={"poll_interval": "x"}, environ={})
 
 
@@ -317,7 +320,7 @@ def test_unknown_keys_suggest_a_close_match() -> None:
 
 
 def test_config_validates_on_direct_construction() -> None:
-    with pytest.raises(ConfigurationError, match=r"^max_threads=0 must be >= 1$"):
+    with pytest.raises(ConfigurationError, match=r"^max_threads=0 must be between 1 and 10000$"):
         Config(max_threads=0)
     with pytest.raises(ConfigurationError, match="probe_port=0"):
         dataclasses.replace(Config(), probe_port=0)

@@ -188,7 +188,7 @@ async def after_results(conn: Connection, outcomes: Sequence[Outcome], now: date
     except Exception as exc:
         if is_connection_error(exc):
             raise
-        log.exception("goodjob: settling batches %s failed; the sweeper will retry", sorted(set(map(str, ids))))
+        log.exception("settling batches %s failed; the sweeper will retry", sorted(set(map(str, ids))))
 
 
 async def retry(ex: Executor, batch_id: UUID, now: datetime | None = None) -> int:

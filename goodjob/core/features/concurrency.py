@@ -263,7 +263,7 @@ class PerformGate:
                 return None
             return await admit(db.pool, job, rules)
         except Exception as exc:  # the job must not stay claimed, nor run uncounted: give it back
-            log.warning("goodjob: concurrency check for job %s failed (%s); it will run later", job.id, exc)
+            log.warning("concurrency check for job %s failed (%s); it will run later", job.id, exc)
             return throttled(job, f"concurrency check failed: {exc}", 1.0 + random.random())
 
     def finished(self, job: ClaimedJob) -> None:

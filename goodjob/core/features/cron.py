@@ -52,7 +52,7 @@ def _croniter() -> Any:
         from croniter import croniter
     except ImportError:  # pragma: no cover - the `cron` extra is missing
         raise ConfigurationError(
-            "cron entries need the croniter package: pip install 'goodjob[cron]'"
+            "cron entries need the croniter package: pip install 'goodjob-pg[cron]'"
         ) from None
     return croniter
 
@@ -288,7 +288,7 @@ class CronScheduler:
     def start(self) -> None:
         if self.entries:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="goodjob-cron")
-            log.info("goodjob: cron scheduling %s", ", ".join(f"{e.key} ({e.cron})" for e in self.entries))
+            log.info("cron scheduling %s", ", ".join(f"{e.key} ({e.cron})" for e in self.entries))
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -321,7 +321,7 @@ class CronScheduler:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("goodjob: cron could not enqueue (%s); retrying in %.1fs", exc, delay)
+                log.warning("cron could not enqueue (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 now = datetime.now(UTC)
@@ -339,7 +339,7 @@ class CronScheduler:
                     for at in entry.occurrences(since, now):
                         await self._enqueue(entry, at)
         except Exception:
-            log.exception("goodjob: cron could not enqueue the runs missed within the graceful restart period")
+            log.exception("cron could not enqueue the runs missed within the graceful restart period")
 
     async def _enqueue(self, entry: CronEntry, at: datetime) -> None:
         try:
@@ -347,9 +347,9 @@ class CronScheduler:
         except Exception as exc:
             if is_connection_error(exc):
                 raise
-            log.error("goodjob: cron entry %r could not enqueue its run at %s: %s: %s", entry.key,
+            log.error("cron entry %r could not enqueue its run at %s: %s: %s", entry.key,
                       at.isoformat(), type(exc).__name__, exc)
             return
         if result:
             self.enqueued += 1
-            log.debug("goodjob: cron entry %r enqueued job %s for %s", entry.key, result.id, at.isoformat())
+            log.debug("cron entry %r enqueued job %s for %s", entry.key, result.id, at.isoformat())

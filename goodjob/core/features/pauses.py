@@ -45,7 +45,7 @@ def _names(raw: str | None) -> tuple[str, ...]:
     try:
         value = json.loads(raw) if raw else []
     except ValueError:
-        log.warning("goodjob: ignoring a malformed pause setting: %r", raw)
+        log.warning("ignoring a malformed pause setting: %r", raw)
         return ()
     return tuple(sorted(str(v) for v in value)) if isinstance(value, list) else ()
 
@@ -99,7 +99,7 @@ class PauseState:
         after = await paused(db.pool)
         self.current = after
         if after != before:
-            log.info("goodjob: paused queues: %s; paused job classes: %s",
+            log.info("paused queues: %s; paused job classes: %s",
                      ", ".join(after.queues) or "none", ", ".join(after.job_classes) or "none")
         if set(before.queues) - set(after.queues) or set(before.job_classes) - set(after.job_classes):
             self._on_resume()
@@ -118,7 +118,7 @@ class PauseState:
                 await self.refresh()
             except Exception as exc:  # the poller and the notifier report an outage already
                 level = logging.DEBUG if is_connection_error(exc) else logging.WARNING
-                log.log(level, "goodjob: could not read paused queues and job classes (%s)", exc)
+                log.log(level, "could not read paused queues and job classes (%s)", exc)
             if not self._again:
                 return
 

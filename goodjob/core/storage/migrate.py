@@ -84,7 +84,7 @@ async def migrate(conn: db.Connection) -> list[int]:
                 continue
             await conn.execute(m.sql)
             await conn.execute(store.sql("record_migration"), m.version, m.name)
-            log.info("goodjob: applied migration %04d_%s", m.version, m.name)
+            log.info("applied migration %04d_%s", m.version, m.name)
             applied.append(m.version)
     return applied
 

@@ -138,7 +138,7 @@ class JobExecutor:
         try:
             self.on_thread_error(exc)
         except Exception:
-            log.exception("goodjob: on_thread_error raised")
+            log.exception("on_thread_error raised")
 
     @staticmethod
     def _outcome(

@@ -47,7 +47,7 @@ def server_process_name() -> str | None:
 
 def not_started_message(server: str = "web server") -> str:
     return (
-        f"goodjob: execution_mode=async_server in a {server} process, but no lifespan has started "
+        f"execution_mode=async_server in a {server} process, but no lifespan has started "
         "goodjob's workers, so jobs enqueued here wait for a worker elsewhere. Wire it with "
         "`Starlette(..., lifespan=goodjob.lifespan)` or `FastAPI(lifespan=goodjob.lifespan)` (compose "
         "with `lifespan=goodjob.lifespan(your_lifespan)`), make sure the server runs lifespans (not "
@@ -206,7 +206,7 @@ class InProcessWorker:
                 try:
                     await self.start(mode)
                 except Exception:
-                    log.exception("goodjob: could not start the in-process worker (execution_mode=async)")
+                    log.exception("could not start the in-process worker (execution_mode=async)")
             elif mode == "async_server" and not self.server_started:
                 self._warn_not_started()
             return
@@ -239,7 +239,7 @@ class InProcessWorker:
         if problem:
             log.warning(problem)
         else:
-            log.debug("goodjob: execution_mode=async_server outside a server process: behaving as external")
+            log.debug("execution_mode=async_server outside a server process: behaving as external")
 
     # --- process events -------------------------------------------------------------------------
 
@@ -261,7 +261,7 @@ class InProcessWorker:
             try:
                 asyncio.run_coroutine_threadsafe(self.shutdown(), live[1]).result()
             except Exception:  # pragma: no cover - best effort at exit
-                log.exception("goodjob: shutting the worker down at exit failed")
+                log.exception("shutting the worker down at exit failed")
 
         register = getattr(threading, "_register_atexit", None) or atexit.register
         with contextlib.suppress(RuntimeError):  # already shutting down

@@ -122,7 +122,7 @@ class Worker:
         events.emit("worker_start", process_id=str(self.process.id), queues=cfg.queues,
                     pools=[s.spec.describe() for s in self.schedulers], execution_mode=self.execution_mode)
         log.info(
-            "goodjob: worker %s started (pid %s) with pools %s; poll interval %s",
+            "worker %s started (pid %s) with pools %s; poll interval %s",
             self.process.id, __import__("os").getpid(),
             "; ".join(s.spec.describe() for s in self.schedulers),
             "off" if cfg.poll_interval <= 0 else f"{cfg.poll_interval:g}s",
@@ -153,16 +153,16 @@ class Worker:
             await scheduler.wait_stopped()
         running = sum(len(s.running) for s in self.schedulers)
         if running:
-            log.info("goodjob: waiting for %d running job(s) (shutdown timeout %s)", running,
+            log.info("waiting for %d running job(s) (shutdown timeout %s)", running,
                      "forever" if wait is None else f"{wait:g}s")
         drains = await asyncio.gather(*(s.drain(wait) for s in self.schedulers))
         interrupted = [job for jobs in drains for job in jobs]
         if interrupted:
-            log.warning("goodjob: interrupted %d job(s) at shutdown; they will run again: %s",
+            log.warning("interrupted %d job(s) at shutdown; they will run again: %s",
                         len(interrupted), ", ".join(str(j.id) for j in interrupted))
         stuck = [job_id for s in self.schedulers for job_id in s.executor.stuck.values()]
         if stuck:
-            log.warning("goodjob: thread job(s) still running and abandoned at exit: %s",
+            log.warning("thread job(s) still running and abandoned at exit: %s",
                         ", ".join(map(str, stuck)))
         if self.recorder is not None:
             await self.recorder.close()
@@ -173,7 +173,7 @@ class Worker:
         self._stopped.set()
         events.emit("worker_stop", process_id=str(self.process.id) if self.process else None,
                     interrupted=[str(j.id) for j in interrupted])
-        log.info("goodjob: worker stopped")
+        log.info("worker stopped")
         return interrupted
 
     # --- automatic cleanup of preserved jobs ------------------------------------------------------
@@ -202,9 +202,9 @@ class Worker:
                 database.pool, older_than=self.config.cleanup_preserved_jobs_before_seconds_ago
             )
             if deleted:
-                log.info("goodjob: cleaned up %d preserved job(s)", deleted)
+                log.info("cleaned up %d preserved job(s)", deleted)
         except Exception:
-            log.exception("goodjob: automatic cleanup of preserved jobs failed")
+            log.exception("automatic cleanup of preserved jobs failed")
 
     # --- wake-ups -------------------------------------------------------------------------------
 
@@ -312,9 +312,10 @@ class Worker:
     @staticmethod
     def _log_start(job: ClaimedJob) -> None:
         if log.isEnabledFor(logging.INFO):
-            log.info("goodjob: started job %s %s queue=%s attempt=%d", job.id, job.job_class,
+            log.info("started job %s %s queue=%s attempt=%d", job.id, job.job_class,
                      job.queue_name, job.executions_count,
-                     extra={"goodjob": {"event": "perform_start", "job_id": str(job.id)}})
+                     extra={"goodjob": {"event": "perform_start", "job_id": str(job.id), "job_class": job.job_class,
+                                        "queue_name": job.queue_name, "attempt": job.executions_count}})
         if events.active("perform_start"):
             events.emit("perform_start", job_id=job.id, job_class=job.job_class, queue_name=job.queue_name,
                         attempt=job.executions_count)
@@ -327,11 +328,14 @@ class Worker:
         job = outcome.job
         if log.isEnabledFor(level):
             log.log(
-                level, "goodjob: finished job %s %s queue=%s duration=%.1fms outcome=%s%s",
+                level, "finished job %s %s queue=%s duration=%.1fms outcome=%s%s",
                 job.id, job.job_class, job.queue_name, outcome.duration_ms, outcome.kind,
                 f" error={outcome.error_class}: {outcome.error}" if outcome.error_class else "",
-                extra={"goodjob": {"event": "perform_finish", "job_id": str(job.id),
-                                   "outcome": str(outcome.kind), "duration_ms": outcome.duration_ms}},
+                extra={"goodjob": {"event": "perform_finish", "job_id": str(job.id), "job_class": job.job_class,
+                                   "queue_name": job.queue_name, "attempt": job.executions_count,
+                                   "outcome": str(outcome.kind), "duration_ms": round(outcome.duration_ms, 3),
+                                   "error": f"{outcome.error_class}: {outcome.error}" if outcome.error_class
+                                   else None}},
             )
         emit_outcome(outcome)
 

@@ -103,17 +103,17 @@ class ProcessRecord:
                 await self.heartbeat()
             except Exception as exc:
                 if not is_connection_error(exc):
-                    log.exception("goodjob: heartbeat failed")
+                    log.exception("heartbeat failed")
                 else:
-                    log.warning("goodjob: heartbeat failed (%s)", exc)
+                    log.warning("heartbeat failed (%s)", exc)
 
     async def heartbeat(self) -> None:
         database = await self._database()
         if not await store.heartbeat(database.pool, self.id, datetime.now(UTC)):
-            log.warning("goodjob: process row %s was removed (presumed dead); registering again", self.id)
+            log.warning("process row %s was removed (presumed dead); registering again", self.id)
             await self._register()
         if self._lock_conn is None or db.connection_closed(self._lock_conn):
-            log.warning("goodjob: liveness lock connection lost; taking the lock again")
+            log.warning("liveness lock connection lost; taking the lock again")
             self._lock_conn = None
             await self._take_lock()
 
@@ -124,7 +124,7 @@ class ProcessRecord:
                 await self.recover()
             except Exception as exc:
                 if not is_connection_error(exc):
-                    log.exception("goodjob: recovering dead processes' jobs failed")
+                    log.exception("recovering dead processes' jobs failed")
 
     async def recover(self) -> list[Any]:
         """Requeue the running jobs of dead processes; returns the released rows."""
@@ -142,7 +142,7 @@ class ProcessRecord:
                 await store.delete_processes(conn, dead)
         if released:
             log.warning(
-                "goodjob: requeued %d interrupted job(s) of dead process(es) %s: %s",
+                "requeued %d interrupted job(s) of dead process(es) %s: %s",
                 len(released), ", ".join(map(str, dead)) or "(none)", ", ".join(str(r["id"]) for r in released),
             )
             if self._on_recovered is not None:

@@ -62,7 +62,7 @@ class Notifier:
         try:
             data = json.loads(payload)
         except ValueError:
-            log.warning("goodjob: ignoring malformed notification %r", payload)
+            log.warning("ignoring malformed notification %r", payload)
             return
         if isinstance(data, dict):
             self._on_notify(data)
@@ -78,9 +78,9 @@ class Notifier:
                 raise
             except Exception as exc:
                 if self.connected:
-                    log.warning("goodjob: notifier connection lost (%s); reconnecting", exc)
+                    log.warning("notifier connection lost (%s); reconnecting", exc)
                 else:
-                    log.warning("goodjob: notifier could not connect (%s); retrying in %.1fs", exc, delay)
+                    log.warning("notifier could not connect (%s); retrying in %.1fs", exc, delay)
             self._set_connected(False)
             await self._close()
             await asyncio.sleep(delay)
@@ -96,7 +96,7 @@ class Notifier:
         self.connections += 1
         reconnect = self.connections > 1
         self._set_connected(True)
-        log.info("goodjob: notifier listening on %r%s", CHANNEL, " (reconnected)" if reconnect else "")
+        log.info("notifier listening on %r%s", CHANNEL, " (reconnected)" if reconnect else "")
         # Anything announced before LISTEN took effect (at start, or while disconnected) was missed:
         # tell the worker to look for work now.
         self._on_notify({"reconnected": True})

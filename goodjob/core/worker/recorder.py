@@ -139,9 +139,9 @@ class Recorder:
                 return
             except Exception as exc:
                 if not is_connection_error(exc) or (self._closing and delay > 5):
-                    log.exception("goodjob: could not record %d job results", len(batch))
+                    log.exception("could not record %d job results", len(batch))
                     return
-                log.warning("goodjob: recording results failed (%s); retrying in %.1fs", exc, delay)
+                log.warning("recording results failed (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
@@ -160,7 +160,7 @@ class Recorder:
                 if len(updated) != len(kept):
                     lost = [str(o.job.id) for o in kept if o.job.id not in updated]
                     log.warning(
-                        "goodjob: results for %s were not recorded: another process recovered them "
+                        "results for %s were not recorded: another process recovered them "
                         "(this process was presumed dead)", ", ".join(lost),
                     )
                     kept = [o for o in kept if o.job.id in updated]

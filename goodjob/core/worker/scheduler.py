@@ -100,9 +100,9 @@ class Scheduler:
                 except Exception as exc:
                     self._dirty = True
                     if not is_connection_error(exc):
-                        log.exception("goodjob: claiming jobs for pool %s failed", self.spec.describe())
+                        log.exception("claiming jobs for pool %s failed", self.spec.describe())
                     else:
-                        log.warning("goodjob: claiming failed (%s); retrying in %.1fs", exc, delay)
+                        log.warning("claiming failed (%s); retrying in %.1fs", exc, delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
                     continue
@@ -156,7 +156,7 @@ class Scheduler:
         self.running.pop(task, None)
         self.last_active = asyncio.get_running_loop().time()
         if not task.cancelled() and task.exception() is not None:
-            log.error("goodjob: job task failed", exc_info=task.exception())
+            log.error("job task failed", exc_info=task.exception())
         if self._dirty and not self._stopping:
             self._event.set()
 

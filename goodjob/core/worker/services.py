@@ -41,7 +41,7 @@ class WorkerServices:
             self.cron = CronScheduler(entries, database=self._database,
                                       graceful_restart_period=self.config.cron_graceful_restart_period)
             if not entries:
-                log.warning("goodjob: cron is enabled but no cron entries are configured (GOOD_JOB_CRON)")
+                log.warning("cron is enabled but no cron entries are configured (GOOD_JOB_CRON)")
         await self.pauses.refresh()
 
     def start(self) -> None:
@@ -69,9 +69,9 @@ class WorkerServices:
                 raise
             except Exception as exc:
                 if is_connection_error(exc):
-                    log.warning("goodjob: settling batches failed (%s)", exc)
+                    log.warning("settling batches failed (%s)", exc)
                 else:
-                    log.exception("goodjob: settling batches failed")
+                    log.exception("settling batches failed")
             await asyncio.sleep(BATCH_SWEEP_SECONDS)
 
     async def sweep(self) -> int:

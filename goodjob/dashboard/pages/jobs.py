@@ -5,6 +5,7 @@ changed meanwhile is reported, and left alone.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from starlette.responses import RedirectResponse, Response
 
 from goodjob.core import admin
 from goodjob.core.admin import COUNT_CAP, TABS, JobPage
+from goodjob.core.progress import Meter
 from goodjob.core.storage.db import PostgresError
 from goodjob.dashboard.filters import (
     BadRequest,
@@ -35,6 +37,8 @@ from goodjob.dashboard.render import (
     render,
     short_id,
 )
+
+log = logging.getLogger("goodjob.dashboard")
 
 #: Single-job actions that need a confirmation (bulk actions always do).
 CONFIRM = ("discard", "delete")
@@ -141,7 +145,10 @@ async def bulk(request: Request) -> Response:
             amount = "every job" if count.n is None else f"all {count.n:,}{'+' if count.capped else ''} jobs"
             return confirm_page(request, form, f"{label} {amount} matching this filter?", target,
                             until=datetime.now(UTC).isoformat(), filter_text=describe_filter(query.filter))
+        meter = Meter(f"dashboard: {action} all matching jobs", unit="jobs", log=log)
         result = await admin.perform_matching(await dashboard.executor(), action, query.filter,
-                                              created_before=until)
+                                              created_before=until, on_progress=meter.update)
+        log.info("%s: %d changed, %d skipped (%s)%s", meter.what, result.changed, result.skipped.total(),
+                 meter.summary(), " (stopped at the time limit; run it again)" if result.more else "")
     flash_result(request, result)
     return RedirectResponse(target, status_code=303)
