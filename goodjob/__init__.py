@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from goodjob import jobs
 from goodjob.asgi import lifespan, restart, restart_sync, shutdown, shutdown_sync
 from goodjob.batch import Batch
 from goodjob.control import Paused, pause, pause_sync, paused, paused_sync, resume, resume_sync
@@ -15,12 +16,14 @@ from goodjob.core.errors import (
     AlreadyRunningError,
     ConfigurationError,
     GoodJobError,
+    JobCancelledError,
     JobNotFoundError,
     JobStateError,
     JobTimeoutError,
     QueueStringError,
     SchemaMissingError,
     SerializationError,
+    Snooze,
     UnknownJobError,
 )
 from goodjob.core.events import Event, subscribe
@@ -29,6 +32,7 @@ from goodjob.core.policy import discard_on, rescue_from, retry_on
 from goodjob.core.retry import exponentially_longer, polynomially_longer
 from goodjob.core.runtime import get_runtime
 from goodjob.core.types import Enqueued, JobState
+from goodjob.current import CurrentJob, current_job
 from goodjob.job import (
     ConfiguredJob,
     EnqueueAborted,
@@ -99,11 +103,13 @@ __all__ = [
     "Config",
     "ConfigurationError",
     "ConfiguredJob",
+    "CurrentJob",
     "EnqueueAborted",
     "Enqueued",
     "Event",
     "GoodJobError",
     "Job",
+    "JobCancelledError",
     "JobFunction",
     "JobNotFoundError",
     "JobState",
@@ -114,15 +120,18 @@ __all__ = [
     "QueueStringError",
     "SchemaMissingError",
     "SerializationError",
+    "Snooze",
     "UnknownJobError",
     "__version__",
     "cleanup_preserved_jobs",
     "cleanup_preserved_jobs_sync",
     "configure",
     "current_config",
+    "current_job",
     "discard_on",
     "exponentially_longer",
     "job",
+    "jobs",
     "lifespan",
     "migrate",
     "migrate_sync",

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 from uuid import UUID
 
 from goodjob.batch import Batch
-from goodjob.core import registry, scope
+from goodjob.core import context, registry, scope
 from goodjob.core.enqueue import JobRequest
 from goodjob.core.features.concurrency_rules import Concurrency
 from goodjob.core.features.concurrency_rules import resolve as resolve_concurrency
@@ -143,18 +143,30 @@ class Job(EnqueueHooks):
         """Perform in the caller, now, without the database; exceptions propagate."""
         job = cls(*args, **kwargs)
         job.executions = 1
-        return await job._goodjob_perform(_run_in_caller)
+        with context.entered(job._now_context()):
+            return await job._goodjob_perform(_run_in_caller)
 
     @classmethod
     def perform_now_sync(cls, *args: Any, **kwargs: Any) -> Any:
         job = cls(*args, **kwargs)
         job.executions = 1
         if inspect.iscoroutinefunction(cls.perform) or _has_async_callbacks(cls):
-            return get_runtime().run_sync(lambda: job._goodjob_perform(_run_in_caller))
-        job._call_sync(job.before_perform)
-        result = job.perform(*args, **kwargs)
-        job._call_sync(job.after_perform)
+            async def run() -> Any:
+                with context.entered(job._now_context()):
+                    return await job._goodjob_perform(_run_in_caller)
+
+            return get_runtime().run_sync(run)
+        with context.entered(job._now_context()):
+            job._call_sync(job.before_perform)
+            result = job.perform(*args, **kwargs)
+            job._call_sync(job.after_perform)
         return result
+
+    def _now_context(self) -> context.JobContext:
+        """What goodjob.current_job() shows under perform_now: no id, attempt 1."""
+        return context.JobContext(id=None, job_class=self.job_name, attempt=1, queue=self.queue_name,
+                                  priority=self.priority, labels=tuple(self.labels), batch_id=None,
+                                  scheduled_at=None)
 
     # --- used by the worker ---------------------------------------------------------------------
 

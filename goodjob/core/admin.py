@@ -1,16 +1,15 @@
-"""Operator actions shared by the CLI and the dashboard: inspect, retry, discard, reschedule,
-delete, clean up. Each action checks the job's state in the same statement that changes it, so two
-operators clicking at once cannot, say, retry a job that was just deleted."""
+"""The dashboard's page-shaped reads: the job list's tabs and keyset pages, capped counts, queues,
+processes, throughput. ``goodjob.jobs`` (core/operations/) builds find() and count() on the same
+list and count queries, and holds every job action."""
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import functools
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
@@ -57,6 +56,9 @@ class JobFilter:
     queue: str | None = None
     job_class: str | None = None
     search: str | None = None
+    label: str | None = None  # jobs carrying this label (the labels GIN index)
+    batch_id: UUID | None = None
+    cron_key: str | None = None
 
     def __post_init__(self) -> None:
         if self.state not in TABS:
@@ -83,7 +85,8 @@ class JobFilter:
 
     def params(self) -> dict[str, Any]:
         return {"queue": self.queue, "job_class": self.job_class, "search_id": self.search_id,
-                "pattern": self.search_pattern}
+                "pattern": self.search_pattern, "label": self.label, "batch_id": self.batch_id,
+                "cron_key": self.cron_key}
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ class Count:
 @contextlib.asynccontextmanager
 async def reading(ex: Executor, timeout_ms: int = READ_TIMEOUT_MS) -> AsyncIterator[Connection]:
     """A read-only transaction set up for the dashboard's queries (custom plans, a time limit)."""
-    async with _connection(ex) as conn, conn.transaction(readonly=True):
+    async with connection(ex) as conn, conn.transaction(readonly=True):
         await store_dashboard.dashboard_read_session(conn, timeout_ms)
         yield conn
 
@@ -223,107 +226,22 @@ async def paused_queues(ex: Executor) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-# --- dashboard: actions -------------------------------------------------------------------------
+# --- settings -----------------------------------------------------------------------------------
+# The job actions (retry, discard, cancel, reschedule, delete) live in core/operations/actions.py.
 
 PAUSED_QUEUES = "paused_queues"
-DISCARD_ERROR = "discarded by operator"
-#: Which statuses each action applies to (the SQL checks the same in its WHERE clause).
-ACTIONS: dict[str, tuple[str, ...]] = {
-    "retry": ("discarded",),
-    "discard": ("scheduled", "queued", "retried"),
-    "run_now": ("scheduled", "retried"),
-    "delete": ("succeeded", "discarded"),
-}
-BULK_BATCH = 500
-
-
-@dataclass
-class ActionResult:
-    """What an action did: jobs changed, jobs left alone because of their status, ids not found."""
-
-    action: str
-    changed: int = 0
-    skipped: collections.Counter[str] = field(default_factory=collections.Counter)
-    missing: int = 0
-    more: bool = False  # a bulk action stopped at its time budget; running it again continues
 
 
 async def set_queue_paused(ex: Executor, name: str, paused: bool, *, now: datetime | None = None) -> list[str]:
     """Pause or resume ``name`` and notify the workers; returns the paused queues."""
-    async with _connection(ex) as conn, conn.transaction():
+    async with connection(ex) as conn, conn.transaction():
         raw = await store_dashboard.dashboard_set_paused_queue(conn, name, paused, now or datetime.now(UTC))
         value = json.loads(raw)
     return [str(v) for v in value]
 
 
-async def perform(ex: Executor, action: str, ids: list[UUID], *, now: datetime | None = None) -> ActionResult:
-    """Apply ``action`` to ``ids`` in one statement; jobs in another state are counted, not touched."""
-    if action not in ACTIONS:
-        raise ValueError(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
-    now = now or datetime.now(UTC)
-    wanted = list(dict.fromkeys(ids))
-    result = ActionResult(action)
-    if not wanted:
-        return result
-    async with _connection(ex) as conn, conn.transaction():
-        changed = set(await _apply(conn, action, wanted, now))
-        rest = [i for i in wanted if i not in changed]
-        states = await store_dashboard.dashboard_job_states(conn, rest) if rest else {}
-    result.changed = len(changed)
-    for job_id in rest:
-        r = states.get(job_id)
-        if r is None:
-            result.missing += 1
-        else:
-            result.skipped[job_status(r["state"], r["scheduled_at"], r["error"], now)] += 1
-    return result
-
-
-async def perform_matching(
-    ex: Executor, action: str, f: JobFilter, *, created_before: datetime, now: datetime | None = None,
-    batch: int = BULK_BATCH, budget_seconds: float = 20.0, on_progress: Callable[[int], object] | None = None,
-) -> ActionResult:
-    """Apply ``action`` to every job matching ``f`` created up to ``created_before``, in batches.
-
-    The batches walk the list with its keyset cursor (each job is visited once, whatever the action
-    does to it) in short transactions. Jobs created after ``created_before`` (the moment the operator
-    confirmed) are left alone, so a busy queue cannot keep the loop going forever; past
-    ``budget_seconds`` it stops and reports ``more``. ``on_progress(jobs)`` gets the number of jobs
-    visited so far after every batch.
-    """
-    total = ActionResult(action)
-    deadline = time.monotonic() + budget_seconds
-    cursor: Cursor | None = None
-    while True:
-        async with reading(ex) as conn:
-            page = await list_jobs(conn, f, after=cursor, limit=batch, now=now, created_before=created_before)
-        if page.jobs:
-            done = await perform(ex, action, [j["id"] for j in page.jobs], now=now)
-            total.changed += done.changed
-            total.missing += done.missing
-            total.skipped.update(done.skipped)
-            if on_progress is not None:
-                on_progress(total.changed + total.missing + total.skipped.total())
-        if page.next is None:
-            return total
-        cursor = page.next
-        if time.monotonic() > deadline:
-            total.more = True
-            return total
-
-
-async def _apply(conn: Connection, action: str, ids: list[UUID], now: datetime) -> list[UUID]:
-    if action == "retry":
-        return await store_dashboard.dashboard_retry_jobs(conn, ids, now)
-    if action == "discard":
-        return await store_dashboard.dashboard_discard_jobs(conn, ids, now, DISCARD_ERROR)
-    if action == "run_now":
-        return await store_dashboard.dashboard_run_jobs_now(conn, ids, now)
-    return await store_dashboard.dashboard_delete_jobs(conn, ids)
-
-
 @contextlib.asynccontextmanager
-async def _connection(ex: Executor) -> AsyncIterator[Connection]:
+async def connection(ex: Executor) -> AsyncIterator[Connection]:
     """A connection from a pool, or the caller's own connection as is."""
     if is_connection(ex):
         yield cast(Connection, ex)

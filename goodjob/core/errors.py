@@ -6,6 +6,8 @@ message in a log is enough to find and fix the cause.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 
 class GoodJobError(Exception):
     """Base of every error raised by goodjob itself."""
@@ -51,12 +53,39 @@ class InterruptedJobError(GoodJobError):
     """Recorded on a job whose worker stopped (shutdown or crash) before the job finished."""
 
 
+class JobCancelledError(GoodJobError):
+    """Recorded on a job an operator cancelled (``goodjob.jobs.cancel``) while it ran."""
+
+
+class Snooze(Exception):  # a verb, as in oban: `raise goodjob.Snooze(60)`
+    """Raise from a job to run it again in ``seconds`` (a number or a timedelta).
+
+    Not a failure: the attempt is not counted, no error is recorded and retry rules never see it;
+    the execution history shows an attempt whose outcome is "snoozed".
+    """
+
+    def __init__(self, seconds: float | timedelta = 0) -> None:
+        value = seconds.total_seconds() if isinstance(seconds, timedelta) else seconds
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            raise ConfigurationError(
+                f"Snooze(seconds={seconds!r}): expected a number of seconds >= 0 or a timedelta"
+            )
+        super().__init__(f"snoozed for {float(value):g}s")
+        self.seconds = float(value)
+
+
 class AlreadyRunningError(GoodJobError):
     """A pidfile names a process that is still alive."""
 
 
 class JobStateError(GoodJobError):
-    """An operator action (retry, discard, reschedule, delete) does not apply to the job's state."""
+    """An operator action (retry, discard, cancel, reschedule, delete) does not apply to the job's
+    state. ``job_id``, ``state`` and ``accepted`` (the states the action takes) say which."""
+
+    def __init__(self, message: str, *, job_id: object = None, state: str | None = None,
+                 accepted: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.job_id, self.state, self.accepted = job_id, state, accepted
 
 
 class JobNotFoundError(GoodJobError, LookupError):

@@ -6,7 +6,7 @@ with the payload in ``record.goodjob``, for log pipelines. Emitting with no subs
 costs one dict lookup, so the hot paths can afford it.
 
 Event names: enqueue, enqueue_refused, perform_start, perform_finish, retry, discard, interrupt,
-throttle, cleanup, notifier_connected, notifier_disconnected, worker_start, worker_stop.
+throttle, snooze, cancel, cleanup, notifier_connected, notifier_disconnected, worker_start, worker_stop.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ log = logging.getLogger("goodjob.events")
 NAMES = frozenset(
     {
         "enqueue", "enqueue_refused", "perform_start", "perform_finish", "retry", "discard",
-        "interrupt", "throttle", "cleanup", "notifier_connected", "notifier_disconnected",
+        "interrupt", "throttle", "snooze", "cancel", "cleanup", "notifier_connected", "notifier_disconnected",
         "worker_start", "worker_stop",
     }
 )

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from goodjob.core import config as config_module
-from goodjob.core import events, notices, tracing
+from goodjob.core import events, notices, operations, tracing
 from goodjob.core.config import Config
 from goodjob.core.enqueue import JobRequest, insert, utcnow
 from goodjob.core.errors import SchemaMissingError
@@ -354,6 +354,14 @@ def _workers_not_started() -> str | None:
 
 
 notices.register(_workers_not_started)  # the dashboard's banner, without importing the runtime
+
+
+async def _default_pool() -> Executor:
+    return (await get_runtime().database()).pool
+
+
+# goodjob.jobs' default database and sync bridge, without the job API importing the runtime.
+operations.register(_default_pool, lambda factory: get_runtime().run_sync(factory))
 
 
 async def maybe_await(value: Awaitable[T] | T) -> T:

@@ -27,6 +27,8 @@ class OutcomeKind(enum.StrEnum):
     HANDLED = "handled"  # failed, and a rescue/exhausted handler handled it: finished successfully
     INTERRUPTED = "interrupted"  # the worker stopped before the job did; it runs again
     THROTTLED = "throttled"  # a perform limit refused it; it runs again later, not an error
+    SNOOZED = "snoozed"  # the job raised goodjob.Snooze: it runs again later, the attempt not counted
+    CANCELLED = "cancelled"  # an operator cancelled it while it ran (goodjob.jobs.cancel): discarded
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,8 @@ from uuid import UUID
 
 from starlette.datastructures import FormData, QueryParams
 
-from goodjob.core.admin import ACTIONS, TABS, Cursor, JobFilter
+from goodjob.core.admin import TABS, Cursor, JobFilter
+from goodjob.core.operations.actions import ACTIONS as JOB_ACTIONS
 
 __all__ = [
     "MAX_IDS",
@@ -29,6 +30,8 @@ __all__ = [
 ]
 
 MAX_TEXT = 200
+#: The job actions the dashboard offers (goodjob.jobs has more: cancel, reschedule to a time).
+ACTIONS: dict[str, tuple[str, ...]] = {a: JOB_ACTIONS[a] for a in ("retry", "discard", "run_now", "delete")}
 MAX_IDS = 1000
 PAGE_SIZES = (10, 25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50

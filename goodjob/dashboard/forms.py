@@ -13,7 +13,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from goodjob.core import admin
-from goodjob.core.admin import ActionResult
 from goodjob.dashboard.filters import (
     MAX_IDS,
     BadRequest,
@@ -25,6 +24,7 @@ from goodjob.dashboard.render import (
     flash,
     render,
 )
+from goodjob.jobs import ActionResult
 
 PAGE_SIZE = 50
 

@@ -15,7 +15,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
 from goodjob.core import notices
-from goodjob.core.admin import ACTIONS, Count
+from goodjob.core.admin import Count
+from goodjob.dashboard.filters import ACTIONS
 
 if TYPE_CHECKING:
     from goodjob.dashboard.app import Dashboard

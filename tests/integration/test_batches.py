@@ -28,7 +28,7 @@ from test_dashboard import make_client as make_client
 from test_dashboard_actions import flashes, post
 
 import goodjob
-from goodjob.core import admin
+from goodjob.core.operations import actions
 from goodjob.core.features import batches
 from goodjob.core.runtime import get_runtime
 from goodjob.core.worker.launcher import Worker
@@ -178,7 +178,7 @@ async def test_an_empty_batch_finishes_when_its_block_ends(conn: asyncpg.Connect
 async def test_the_sweeper_settles_batches_finished_by_an_operator(conn: asyncpg.Connection) -> None:
     async with goodjob.Batch(on_finish=ParkedCallbackJob, on_discard=ParkedCallbackJob) as batch:
         queued = await WorkJob.perform_later("never run")
-    result = await admin.perform(conn, "discard", [queued.id])
+    result = await actions.apply(conn, "discard", [queued.id])
     assert result.changed == 1
     assert await batches.sweep(conn) == 1
     assert await batches.sweep(conn) == 0  # settled once
@@ -237,7 +237,7 @@ async def test_the_dashboard_lists_batches_shows_their_jobs_and_retries(
     async with goodjob.Batch({"user": 7}, description="Nightly import", on_finish=ParkedCallbackJob) as batch:
         first = await WorkJob.perform_later("1")
         await WorkJob.perform_later("2")
-    await admin.perform(conn, "discard", [first.id])
+    await actions.apply(conn, "discard", [first.id])
     html = (await client.get("/batches")).text
     assert "Nightly import" in html and f"/good_job/batches/{batch.id}" in html and "1/2" in html
     page = (await client.get(f"/batches/{batch.id}")).text
@@ -255,7 +255,7 @@ async def test_the_dashboard_lists_batches_shows_their_jobs_and_retries(
 async def test_retrying_one_job_from_the_dashboard_reopens_its_batch(
     start_worker: StartWorker, conn: asyncpg.Connection
 ) -> None:
-    from goodjob.core import admin
+    from goodjob.core.operations import actions
 
     FAIL_ONCE.add("solo")
     await start_worker(poll_interval=0.2)
@@ -263,7 +263,7 @@ async def test_retrying_one_job_from_the_dashboard_reopens_its_batch(
         failing = await FlakyJob.perform_later("solo")
         await FlakyJob.perform_later("fine")
     await wait_for(lambda: len(callbacks()) == 2, timeout=15)  # discard + finish
-    result = await admin.perform(conn, "retry", [failing.id])
+    result = await actions.apply(conn, "retry", [failing.id])
     assert result.changed == 1
     await batch.reload()
     assert batch.discarded_at is None and batch.finished_at is None

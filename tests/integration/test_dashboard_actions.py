@@ -177,9 +177,9 @@ async def test_bulk_on_selected_rows_reports_what_it_skipped(
 
 async def test_bulk_on_everything_matching_the_filter(client: httpx.AsyncClient, conn: asyncpg.Connection,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from goodjob.core import admin
+    from goodjob.core.operations import actions
 
-    monkeypatch.setattr(admin, "BULK_BATCH", 7)  # several batches
+    monkeypatch.setattr(actions, "BULK_BATCH", 7)  # several batches
     mailers = [await add_job(conn, state="discarded", queue="mailers", error="x") for _ in range(20)]
     other = await add_job(conn, state="discarded", queue="billing", error="x")
     form = {"do": "retry:all", "state": "discarded", "queue": "mailers"}

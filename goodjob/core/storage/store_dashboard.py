@@ -28,11 +28,12 @@ async def dashboard_search_plans(ex: Executor, searching: bool) -> None:
 async def dashboard_jobs(
     ex: Executor, *, tab: str, now: datetime, queue: str | None, job_class: str | None,
     search_id: UUID | None, pattern: str | None, after: tuple[datetime, UUID] | None, limit: int,
-    created_before: datetime | None, ascending: bool,
+    created_before: datetime | None, ascending: bool, label: str | None = None, batch_id: UUID | None = None,
+    cron_key: str | None = None,
 ) -> list[Record]:
     """One page of a tab, read from ``after`` (exclusive) in the given direction."""
     at, cursor_id = after if after is not None else (None, None)
-    filters = (queue, job_class, search_id, pattern, at, cursor_id, limit, created_before)
+    filters = (queue, job_class, search_id, pattern, at, cursor_id, limit, created_before, label, batch_id, cron_key)
     if tab == "all":
         rows: list[Record] = await ex.fetch(
             sql("dashboard_all_jobs_asc" if ascending else "dashboard_all_jobs_desc"), *filters
@@ -44,9 +45,11 @@ async def dashboard_jobs(
 
 async def dashboard_count_jobs(
     ex: Executor, *, tab: str, now: datetime, queue: str | None, job_class: str | None,
-    search_id: UUID | None, pattern: str | None, cap: int,
+    search_id: UUID | None, pattern: str | None, cap: int, label: str | None = None, batch_id: UUID | None = None,
+    cron_key: str | None = None,
 ) -> int:
-    return int(await ex.fetchval(sql("dashboard_count_jobs"), tab, now, queue, job_class, search_id, pattern, cap))
+    return int(await ex.fetchval(sql("dashboard_count_jobs"), tab, now, queue, job_class, search_id, pattern, cap,
+                                 label, batch_id, cron_key))
 
 
 async def dashboard_state_estimates(ex: Executor) -> dict[str, int]:
@@ -99,8 +102,10 @@ async def dashboard_retry_jobs(ex: Executor, ids: list[UUID], now: datetime) -> 
     return [r["id"] for r in await ex.fetch(sql("dashboard_retry_jobs"), ids, now)]
 
 
-async def dashboard_discard_jobs(ex: Executor, ids: list[UUID], now: datetime, error: str) -> list[UUID]:
-    return [r["id"] for r in await ex.fetch(sql("dashboard_discard_jobs"), ids, now, error)]
+async def dashboard_discard_jobs(
+    ex: Executor, ids: list[UUID], now: datetime, error: str, event: str = "discarded"
+) -> list[UUID]:
+    return [r["id"] for r in await ex.fetch(sql("dashboard_discard_jobs"), ids, now, error, event)]
 
 
 async def dashboard_run_jobs_now(ex: Executor, ids: list[UUID], now: datetime) -> list[UUID]:

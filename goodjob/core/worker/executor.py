@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import inspect
 import json
 import logging
@@ -18,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from goodjob.core import policy, registry, tracing
-from goodjob.core.errors import JobTimeoutError
+from goodjob.core import context, policy, registry, tracing
+from goodjob.core.errors import JobCancelledError, JobTimeoutError, Snooze
 from goodjob.core.serialize import exception_info, load_arguments
 from goodjob.core.types import ClaimedJob, Outcome, OutcomeKind
 
@@ -45,8 +46,37 @@ class JobExecutor:
         # Thread jobs that outlived their timeout keep their thread (Python cannot kill it); the
         # scheduler counts them as busy slots until they really end.
         self.stuck: dict[concurrent.futures.Future[Any], Any] = {}
+        # The jobs performing now, by id: what goodjob.current_job() returns inside each, and where
+        # an operator's cancel lands (cancel()).
+        self.running: dict[Any, context.JobContext] = {}
+
+    def cancel(self, job_id: Any) -> bool:
+        """An operator cancelled ``job_id``: interrupt it if it runs here (on this loop)."""
+        ctx = self.running.get(job_id)
+        if ctx is None:
+            return False
+        ctx.request_cancel()
+        return True
 
     async def perform(self, job: ClaimedJob) -> Outcome:
+        ctx = context.JobContext(
+            id=job.id, job_class=job.job_class, attempt=job.executions_count, queue=job.queue_name,
+            priority=job.priority, labels=job.labels, batch_id=job.batch_id, scheduled_at=job.scheduled_at,
+            shutting_down=self.shutting_down, task=asyncio.current_task(), loop=asyncio.get_running_loop(),
+        )
+        self.running[job.id] = ctx
+        try:
+            with context.entered(ctx):
+                outcome = await self._perform(job, ctx)
+        finally:
+            self.running.pop(job.id, None)
+        if ctx.cancelled and outcome.kind is not OutcomeKind.CANCELLED:
+            # An operator cancelled it while it ran: whatever it did after that, it is discarded.
+            return self._outcome(job, OutcomeKind.CANCELLED, outcome.started_at, _t0(outcome),
+                                 outcome.exception or JobCancelledError("cancelled by operator"))
+        return outcome
+
+    async def _perform(self, job: ClaimedJob, ctx: context.JobContext) -> Outcome:
         started_at = datetime.now(UTC)
         t0 = time.perf_counter()
         cls: type[Any] | None = None
@@ -59,24 +89,37 @@ class JobExecutor:
             instance = cls._goodjob_instance(job, args, kwargs, meta, self.shutting_down)
             if tracing.ENABLED and (meta.get("trace") or tracing.active()):
                 with tracing.perform_span(job, meta.get("trace")):
-                    await self._run(instance, instance.timeout)
+                    await self._run(instance, instance.timeout, ctx)
             else:
-                await self._run(instance, instance.timeout)
+                await self._run(instance, instance.timeout, ctx)
         except asyncio.CancelledError as exc:
+            if ctx.cancelled:
+                # The worker cancelled the task for an operator (not shutdown, not the job's own
+                # CancelledError): clear the request so the task can go on to record it.
+                if ctx.task is not None:
+                    ctx.task.uncancel()
+                return self._outcome(job, OutcomeKind.CANCELLED, started_at, t0,
+                                     JobCancelledError("cancelled by operator"))
             # Shutdown cancelled the task: always an interruption, whatever the settings.
             return self._outcome(job, OutcomeKind.INTERRUPTED, started_at, t0, exc, retry_in=0.0)
         except (KeyboardInterrupt, SystemExit) as exc:
             return self._outcome(job, OutcomeKind.INTERRUPTED, started_at, t0, exc, retry_in=0.0)
+        except Snooze as exc:
+            # Before the retry rules: a snooze is not a failure (no error, the attempt not counted).
+            return self._outcome(job, OutcomeKind.SNOOZED, started_at, t0, retry_in=exc.seconds)
         except Exception as exc:
+            if ctx.cancelled:
+                return self._outcome(job, OutcomeKind.CANCELLED, started_at, t0, exc)
             return await self._failure(cls, instance, job, exc, started_at, t0)
         return self._outcome(job, OutcomeKind.SUCCEEDED, started_at, t0)
 
-    async def _run(self, instance: Any, timeout: float | None) -> None:
+    async def _run(self, instance: Any, timeout: float | None, ctx: context.JobContext) -> None:
         loop = asyncio.get_running_loop()
-        threads: list[concurrent.futures.Future[Any]] = []
+        threads = ctx.threads
 
         def run_in_thread(fn: Callable[[], Any]) -> asyncio.Future[Any]:
-            future = self.threads.submit(fn)
+            # In a copy of this task's context: the thread sees goodjob.current_job() too.
+            future = self.threads.submit(contextvars.copy_context().run, fn)
             threads.append(future)
             return asyncio.wrap_future(future, loop=loop)
 
@@ -158,6 +201,9 @@ class JobExecutor:
             error_class, error, backtrace = exception_info(exc)
             if not error and kind is OutcomeKind.INTERRUPTED:
                 error = "interrupted by worker shutdown"
+            if kind is OutcomeKind.CANCELLED:
+                error = f"cancelled by operator ({error_class}: {error})" if not isinstance(
+                    exc, JobCancelledError) else "cancelled by operator"
         retry_at = finished_at + timedelta(seconds=retry_in) if retry_in is not None else None
         return Outcome(
             job, kind, started_at, finished_at, duration, error_class, error, backtrace,
@@ -167,3 +213,8 @@ class JobExecutor:
     def close(self, wait: bool = False) -> None:
         self.threads.shutdown(wait=wait, cancel_futures=True)
 
+
+
+def _t0(outcome: Outcome) -> float:
+    """The perf_counter origin that gives ``outcome``'s duration again (for a re-labelled outcome)."""
+    return time.perf_counter() - outcome.duration_ms / 1000.0

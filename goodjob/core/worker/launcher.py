@@ -12,6 +12,7 @@ import asyncio
 import bisect
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -79,6 +80,7 @@ class Worker:
             max_threads=total_threads,
             execution_mode=self.execution_mode,
             on_recovered=self._wake_queues,
+            on_cancelled=self.cancel,  # the heartbeat's safety net for a missed cancel NOTIFY
         )
         self.recorder = Recorder(
             self._database, self.process.id, cfg.preserve_job_records, on_recorded=self._count_for_cleanup
@@ -240,6 +242,10 @@ class Worker:
         if payload.get("paused"):
             self.services.pauses.refresh_soon()
             return
+        if "cancel" in payload:  # goodjob.jobs.cancel of a running job (sql/operations.sql)
+            if self.process is not None and payload.get("process") == str(self.process.id):
+                self.cancel([payload["cancel"]])
+            return
         queue = payload.get("queue")
         if not isinstance(queue, str):
             return
@@ -288,6 +294,21 @@ class Worker:
         rows = await store.future_scheduled(database.pool, datetime.now(UTC), self.config.max_cache)
         for row in rows:
             self.cache(row["scheduled_at"].timestamp(), row["queue_name"])
+
+    def cancel(self, job_ids: Sequence[Any]) -> list[Any]:
+        """Interrupt these jobs if they run here (an operator cancelled them); the ones found.
+
+        Idempotent: NOTIFY and the heartbeat may both report a cancel. The recorder then writes the
+        attempt as cancelled, and the row is discarded (record_results never requeues a marked row).
+        """
+        found = []
+        for raw in job_ids:
+            job_id = raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
+            for scheduler in self.schedulers:
+                if scheduler.executor.cancel(job_id):
+                    found.append(job_id)
+                    log.warning("goodjob: job %s cancelled by operator; stopping it", job_id)
+        return found
 
     # --- state for probes and idle timeout ------------------------------------------------------
 
@@ -345,12 +366,15 @@ _LEVELS = {
     OutcomeKind.RETRIED: logging.WARNING,
     OutcomeKind.INTERRUPTED: logging.WARNING,
     OutcomeKind.THROTTLED: logging.DEBUG,
+    OutcomeKind.CANCELLED: logging.WARNING,
 }
 _OUTCOME_EVENTS = {
     OutcomeKind.RETRIED: "retry",
     OutcomeKind.DISCARDED: "discard",
     OutcomeKind.INTERRUPTED: "interrupt",
     OutcomeKind.THROTTLED: "throttle",
+    OutcomeKind.SNOOZED: "snooze",
+    OutcomeKind.CANCELLED: "cancel",
 }
 
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from goodjob.core.storage import db, store
+from goodjob.core.storage import db, store, store_operations
 from goodjob.core.storage.db import Database, is_connection_error
 
 log = logging.getLogger("goodjob")
@@ -47,6 +47,7 @@ class ProcessRecord:
         max_threads: int,
         execution_mode: str,
         on_recovered: Callable[[list[str]], None] | None = None,
+        on_cancelled: Callable[[list[UUID]], object] | None = None,
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
         grace: float = GRACE,
         recovery_interval: float = RECOVERY_INTERVAL,
@@ -59,6 +60,7 @@ class ProcessRecord:
         self.max_threads = max_threads
         self.execution_mode = execution_mode
         self._on_recovered = on_recovered
+        self._on_cancelled = on_cancelled
         self.heartbeat_interval = heartbeat_interval
         self.grace = grace
         self.recovery_interval = recovery_interval
@@ -112,6 +114,12 @@ class ProcessRecord:
         if not await store.heartbeat(database.pool, self.id, datetime.now(UTC)):
             log.warning("process row %s was removed (presumed dead); registering again", self.id)
             await self._register()
+        if self._on_cancelled is not None:
+            # Cancels of our running jobs whose NOTIFY never came (LISTEN down, a pooler): a few
+            # entries of the running-jobs index per beat.
+            cancelled = await store_operations.heartbeat_cancelled(database.pool, self.id)
+            if cancelled:
+                self._on_cancelled(cancelled)
         if self._lock_conn is None or db.connection_closed(self._lock_conn):
             log.warning("liveness lock connection lost; taking the lock again")
             self._lock_conn = None

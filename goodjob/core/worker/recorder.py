@@ -30,8 +30,10 @@ Preserve = bool | Literal["on_unhandled_error"]
 def keeps_row(outcome: Outcome, preserve: Preserve) -> bool:
     """Whether a finished job's row stays in the table (the seed's preserve_job_records rules)."""
     kind = outcome.kind
-    if kind in (OutcomeKind.RETRIED, OutcomeKind.INTERRUPTED, OutcomeKind.THROTTLED):
+    if kind in (OutcomeKind.RETRIED, OutcomeKind.INTERRUPTED, OutcomeKind.THROTTLED, OutcomeKind.SNOOZED):
         return True  # it runs again: never deleted
+    if kind is OutcomeKind.CANCELLED:
+        return True  # an operator's cancel stays visible (as discarded) until the cleanup removes it
     if outcome.job.batch_id is not None:
         return True  # a batch's progress, job list and retry read its rows (core/batches.py)
     if preserve is True:
@@ -48,6 +50,8 @@ _STATE = {
     OutcomeKind.RETRIED: "queued",
     OutcomeKind.INTERRUPTED: "queued",
     OutcomeKind.THROTTLED: "queued",
+    OutcomeKind.SNOOZED: "queued",
+    OutcomeKind.CANCELLED: "discarded",
 }
 
 
@@ -61,8 +65,8 @@ def result_columns(outcomes: Sequence[Outcome]) -> tuple[list[Any], ...]:
         errors.append(o.error if o.error is not None else None)
         events.append(_event(o))
         scheduled.append(o.retry_at if state == "queued" else None)
-        # A throttled attempt did not run: it does not count as an execution.
-        deltas.append(-1 if o.kind is OutcomeKind.THROTTLED else 0)
+        # A throttled attempt did not run, a snoozed one asked to be put off: neither counts.
+        deltas.append(-1 if o.kind in (OutcomeKind.THROTTLED, OutcomeKind.SNOOZED) else 0)
     return ids, states, finished, errors, events, scheduled, deltas
 
 

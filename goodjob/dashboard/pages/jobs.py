@@ -13,11 +13,16 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from goodjob import jobs as job_api
 from goodjob.core import admin
 from goodjob.core.admin import COUNT_CAP, TABS, JobPage
+from goodjob.core.errors import JobNotFoundError, JobStateError
+from goodjob.core.operations import actions
+from goodjob.core.operations.records import Filter
 from goodjob.core.progress import Meter
 from goodjob.core.storage.db import PostgresError
 from goodjob.dashboard.filters import (
+    ACTIONS,
     BadRequest,
     format_cursor,
     parse_action,
@@ -69,7 +74,7 @@ async def jobs(request: Request) -> Response:
         "next_url": _page_url(request, query, after=format_cursor(page.next)) if page.next else None,
         "prev_url": _page_url(request, query, before=format_cursor(page.prev)) if page.prev else None,
         "first_url": _page_url(request, query) if query.after or query.before else None,
-        "bulk_actions": [a for a, statuses in admin.ACTIONS.items() if f.state == "all" or f.state in statuses],
+        "bulk_actions": [a for a, statuses in ACTIONS.items() if f.state == "all" or f.state in statuses],
     })
 
 
@@ -83,7 +88,7 @@ async def job(request: Request) -> Response:
     if detail is None:
         raise HTTPException(404, f"There is no job {job_id}. It may have been deleted, or cleaned up "
                                  "after it finished (preserve_job_records).")
-    available = [a for a, statuses in admin.ACTIONS.items() if detail["status"] in statuses]
+    available = [a for a, statuses in ACTIONS.items() if detail["status"] in statuses]
     return render(request, "job.html", {"page": "jobs", "job": detail, "available": available})
 
 
@@ -95,7 +100,7 @@ async def job_action(request: Request) -> Response:
     form = await read_form(request)
     action = request.path_params["action"]
     job_id = parse_uuid(request.path_params["job_id"])
-    if action not in admin.ACTIONS or job_id is None:
+    if action not in ACTIONS or job_id is None:
         raise HTTPException(404)
     job_path = path_of(request.url_for("job", job_id=str(job_id)))
     default = path_of(request.url_for("jobs")) if action == "delete" else job_path
@@ -103,16 +108,21 @@ async def job_action(request: Request) -> Response:
     if action in CONFIRM and form.get("confirmed") != "1":
         return confirm_page(request, form, f"{ACTION_LABELS[action]} job {job_id}?", target)
     dashboard = dashboard_of(request)
-    result = await admin.perform(await dashboard.executor(), action, [job_id])
-    if result.missing:
-        raise HTTPException(404, f"There is no job {job_id}; nothing changed.")
-    if result.changed:
+    ex = await dashboard.executor()
+    try:
+        if action == "run_now":  # reschedule to now, for jobs waiting for a later time only
+            await actions.apply_one(ex, action, job_id)
+        else:
+            await getattr(job_api, action)(job_id, database=ex)
+    except JobNotFoundError:
+        raise HTTPException(404, f"There is no job {job_id}; nothing changed.") from None
+    except JobStateError as err:
+        status = getattr(err, "state", "in another state")
+        flash(request, f"Job {short_id(job_id)} is {status}: {APPLIES[action]}. Nothing changed.", "error")
+    else:
         flash(request, f"Job {short_id(job_id)} {ACTION_PAST[action]}.")
         if action == "delete" and target.startswith(job_path):
             target = path_of(request.url_for("jobs"))
-    else:
-        status = next(iter(result.skipped), "in another state")
-        flash(request, f"Job {short_id(job_id)} is {status}: {APPLIES[action]}. Nothing changed.", "error")
     return RedirectResponse(target, status_code=303)
 
 
@@ -134,7 +144,7 @@ async def bulk(request: Request) -> Response:
             return RedirectResponse(target, status_code=303)
         if form.get("confirmed") != "1":
             return confirm_page(request, form, f"{label} {jobs_text(len(ids))} (the selected ones)?", target)
-        result = await admin.perform(await dashboard.executor(), action, ids)
+        result = await actions.apply(await dashboard.executor(), action, ids)
     else:
         until = parse_time(text_of(form.get("until")), "until")
         if form.get("confirmed") != "1" or until is None:
@@ -146,8 +156,12 @@ async def bulk(request: Request) -> Response:
             return confirm_page(request, form, f"{label} {amount} matching this filter?", target,
                             until=datetime.now(UTC).isoformat(), filter_text=describe_filter(query.filter))
         meter = Meter(f"dashboard: {action} all matching jobs", unit="jobs", log=log)
-        result = await admin.perform_matching(await dashboard.executor(), action, query.filter,
-                                              created_before=until, on_progress=meter.update)
+        f = query.filter
+        result = await actions.apply_matching(
+            await dashboard.executor(), action,
+            Filter(state=f.state, queue=f.queue, job_class=f.job_class, search=f.search), created_before=until,
+            on_progress=meter.update,
+        )
         log.info("%s: %d changed, %d skipped (%s)%s", meter.what, result.changed, result.skipped.total(),
                  meter.summary(), " (stopped at the time limit; run it again)" if result.more else "")
     flash_result(request, result)

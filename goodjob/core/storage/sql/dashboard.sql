@@ -47,6 +47,9 @@ WHERE (($1 = 'scheduled' AND state = 'queued' AND error IS NULL AND scheduled_at
   AND ($7::timestamptz IS NULL
        OR (CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id) < ($7, $8::uuid))
   AND ($10::timestamptz IS NULL OR created_at <= $10)
+  AND ($11::text IS NULL OR labels @> ARRAY[$11::text])
+  AND ($12::uuid IS NULL OR batch_id = $12)
+  AND ($13::text IS NULL OR cron_key = $13)
 ORDER BY CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END DESC, id DESC
 LIMIT $9;
 
@@ -67,6 +70,9 @@ WHERE (($1 = 'scheduled' AND state = 'queued' AND error IS NULL AND scheduled_at
   AND ($7::timestamptz IS NULL
        OR (CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id) > ($7, $8::uuid))
   AND ($10::timestamptz IS NULL OR created_at <= $10)
+  AND ($11::text IS NULL OR labels @> ARRAY[$11::text])
+  AND ($12::uuid IS NULL OR batch_id = $12)
+  AND ($13::text IS NULL OR cron_key = $13)
 ORDER BY CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id
 LIMIT $9;
 
@@ -88,6 +94,9 @@ CROSS JOIN LATERAL (
       AND ($4::text IS NULL OR serialized_params::text ILIKE $4 OR error ILIKE $4 OR id::text ILIKE $4)
       AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6::uuid))
       AND ($8::timestamptz IS NULL OR created_at <= $8)
+      AND ($9::text IS NULL OR labels @> ARRAY[$9::text])
+      AND ($10::uuid IS NULL OR batch_id = $10)
+      AND ($11::text IS NULL OR cron_key = $11)
     ORDER BY created_at DESC, id DESC
     LIMIT $7
 ) AS j
@@ -109,6 +118,9 @@ CROSS JOIN LATERAL (
       AND ($4::text IS NULL OR serialized_params::text ILIKE $4 OR error ILIKE $4 OR id::text ILIKE $4)
       AND ($5::timestamptz IS NULL OR (created_at, id) > ($5, $6::uuid))
       AND ($8::timestamptz IS NULL OR created_at <= $8)
+      AND ($9::text IS NULL OR labels @> ARRAY[$9::text])
+      AND ($10::uuid IS NULL OR batch_id = $10)
+      AND ($11::text IS NULL OR cron_key = $11)
     ORDER BY created_at, id
     LIMIT $7
 ) AS j
@@ -127,6 +139,9 @@ SELECT count(*) AS n FROM (
       AND ($4::text IS NULL OR job_class = $4)
       AND ($5::uuid IS NULL OR id = $5)
       AND ($6::text IS NULL OR serialized_params::text ILIKE $6 OR error ILIKE $6 OR id::text ILIKE $6)
+      AND ($8::text IS NULL OR labels @> ARRAY[$8::text])
+      AND ($9::uuid IS NULL OR batch_id = $9)
+      AND ($10::text IS NULL OR cron_key = $10)
     LIMIT $7
 ) AS capped;
 
@@ -227,7 +242,7 @@ SELECT value::text AS value, pg_notify('good_job', '{"paused": true}') IS NULL A
 WITH moved AS (
     UPDATE good_jobs
     SET state = 'queued', scheduled_at = $2, finished_at = NULL, error = NULL, error_event = NULL,
-        locked_by_id = NULL, locked_at = NULL, updated_at = $2
+        locked_by_id = NULL, locked_at = NULL, cancelled_at = NULL, updated_at = $2
     WHERE id = ANY($1::uuid[]) AND state = 'discarded'
     RETURNING id, queue_name, batch_id
 ), reopened AS (
@@ -248,9 +263,10 @@ WITH moved AS (
 SELECT id, (SELECT count(*) FROM notified) AS queues FROM moved;
 
 -- name: dashboard_discard_jobs
--- Any queued job (scheduled, due or retried) -> discarded; a running job is left to its worker.
+-- Any queued job (scheduled, due or retried) -> discarded; a running job is left to its worker
+-- (operations_cancel_running asks the worker to stop it). $4: the error_event ('discarded', 'cancelled').
 UPDATE good_jobs
-SET state = 'discarded', finished_at = $2, error = $3, error_event = 'discarded', updated_at = $2
+SET state = 'discarded', finished_at = $2, error = $3, error_event = $4, updated_at = $2
 WHERE id = ANY($1::uuid[]) AND state = 'queued'
 RETURNING id;
 

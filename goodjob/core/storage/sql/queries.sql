@@ -135,11 +135,14 @@ DELETE FROM good_jobs WHERE id = ANY($1::uuid[]) AND locked_by_id = $2 AND state
 
 -- name: record_results
 -- Results: every other outcome in one statement. A NULL scheduled_at keeps the old value.
+-- A row an operator cancelled (cancelled_at, migration 0008) never goes back to the queue: an
+-- outcome that would requeue it (interrupted, retried, snoozed) discards it instead. This covers a
+-- cancel that reached the database but not (yet) this process.
 UPDATE good_jobs AS j
-SET state = u.state,
-    finished_at = u.finished_at,
-    error = u.error,
-    error_event = u.error_event,
+SET state = CASE WHEN j.cancelled_at IS NOT NULL AND u.state = 'queued' THEN 'discarded' ELSE u.state END,
+    finished_at = CASE WHEN j.cancelled_at IS NOT NULL AND u.state = 'queued' THEN $8 ELSE u.finished_at END,
+    error = CASE WHEN j.cancelled_at IS NOT NULL AND u.state = 'queued' THEN 'cancelled by operator' ELSE u.error END,
+    error_event = CASE WHEN j.cancelled_at IS NOT NULL AND u.state = 'queued' THEN 'cancelled' ELSE u.error_event END,
     scheduled_at = COALESCE(u.scheduled_at, j.scheduled_at),
     executions_count = j.executions_count + u.executions_delta,
     locked_by_id = NULL, locked_at = NULL, updated_at = $8
@@ -194,11 +197,14 @@ WHERE j.state = 'running' AND j.locked_at < $1
 
 -- name: release_jobs_of
 -- Recovery: make the running jobs of dead processes (or the given orphan ids) runnable again, and
--- record each interruption as an execution.
+-- record each interruption as an execution. A job an operator cancelled is discarded instead.
 WITH released AS (
     UPDATE good_jobs AS j
-    SET state = 'queued', locked_by_id = NULL, locked_at = NULL, scheduled_at = $3,
-        error = $4, error_event = 'interrupted', updated_at = $3
+    SET state = CASE WHEN j.cancelled_at IS NULL THEN 'queued' ELSE 'discarded' END,
+        finished_at = CASE WHEN j.cancelled_at IS NULL THEN NULL ELSE $3 END,
+        locked_by_id = NULL, locked_at = NULL, scheduled_at = $3,
+        error = CASE WHEN j.cancelled_at IS NULL THEN $4 ELSE 'cancelled by operator' END,
+        error_event = CASE WHEN j.cancelled_at IS NULL THEN 'interrupted' ELSE 'cancelled' END, updated_at = $3
     WHERE j.state = 'running' AND (j.locked_by_id = ANY($1::uuid[]) OR j.id = ANY($2::uuid[]))
     RETURNING j.id, j.locked_at, j.executions_count, j.queue_name, j.job_class, j.scheduled_at, j.performed_at
 ), history AS (

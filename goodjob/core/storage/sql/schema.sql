@@ -257,4 +257,13 @@ CREATE TABLE good_job_cron_entries (
 -- The dashboard's label filter (labels @> ARRAY[...]). Partial: unlabelled jobs pay nothing.
 CREATE INDEX good_jobs_labels ON good_jobs USING gin (labels) WHERE labels IS NOT NULL;
 INSERT INTO good_job_schema_migrations (version, name) VALUES (4, 'cron_batches_labels') ON CONFLICT DO NOTHING;
+
+-- migration 0008_cancel
+-- goodjob schema, version 8: cancelling running jobs (goodjob.jobs.cancel, issue 14).
+-- An operator's cancel of a running job cannot change its state (the worker that holds it writes the
+-- result), so it is a mark: the owning process hears of it by NOTIFY or, failing that, at its next
+-- heartbeat; the recorder and the recovery of a dead process's jobs turn a marked row into a
+-- discarded one instead of queueing it again. Nullable, no default: adding it rewrites nothing.
+ALTER TABLE good_jobs ADD COLUMN cancelled_at timestamptz;
+INSERT INTO good_job_schema_migrations (version, name) VALUES (8, 'cancel') ON CONFLICT DO NOTHING;
 COMMIT;

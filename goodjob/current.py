@@ -1,0 +1,85 @@
+"""``goodjob.current_job()``: the job being performed, from inside it (class or function job,
+``async def`` or ``def``, worker or inline mode)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from goodjob.batch import Batch
+from goodjob.core import context
+from goodjob.core.errors import GoodJobError
+
+__all__ = ["CurrentJob", "current_job"]
+
+
+class CurrentJob:
+    """A read-only view of the running attempt. ``cancelled`` and ``shutting_down`` are live: a
+    long ``def`` job checks them between steps and returns early (Python cannot stop a thread)."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: context.JobContext) -> None:
+        self._ctx = ctx
+
+    @property
+    def id(self) -> UUID | None:
+        """The job's id (None under ``perform_now``, which does not store the job)."""
+        return self._ctx.id
+
+    @property
+    def job_class(self) -> str:
+        return self._ctx.job_class
+
+    @property
+    def attempt(self) -> int:
+        """1 for the first attempt; retries count, snoozes and throttled attempts do not."""
+        return self._ctx.attempt
+
+    @property
+    def queue(self) -> str:
+        return self._ctx.queue
+
+    @property
+    def priority(self) -> int:
+        return self._ctx.priority
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self._ctx.labels
+
+    @property
+    def scheduled_at(self) -> datetime | None:
+        return self._ctx.scheduled_at
+
+    @property
+    def batch_id(self) -> UUID | None:
+        return self._ctx.batch_id
+
+    @property
+    def batch(self) -> Batch | None:
+        """The job's batch as a handle (``await current_job().batch.reload()``), or None."""
+        return Batch._existing(self._ctx.batch_id) if self._ctx.batch_id is not None else None
+
+    @property
+    def cancelled(self) -> bool:
+        """True once an operator cancelled this job (``goodjob.jobs.cancel``)."""
+        return self._ctx.cancelled
+
+    @property
+    def shutting_down(self) -> bool:
+        """True once the worker is stopping: checkpoint and return; the job runs again later."""
+        return bool(self._ctx.shutting_down())
+
+    def __repr__(self) -> str:
+        return (f"<CurrentJob {self.job_class} id={self.id} attempt={self.attempt} queue={self.queue!r}"
+                f"{' cancelled' if self.cancelled else ''}>")
+
+
+def current_job() -> CurrentJob:
+    """The job this code runs in; raises :class:`GoodJobError` outside a job."""
+    ctx = context.current()
+    if ctx is None:
+        raise GoodJobError("goodjob.current_job() was called outside a job: call it from a job's perform "
+                           "(or code it calls), in a worker, in inline mode or under perform_now")
+    return CurrentJob(ctx)
