@@ -124,3 +124,34 @@ class FirstAttemptHangsJob(goodjob.Job):
             "INSERT INTO side_effects (job_id, marker, pid, attempt) VALUES ($1, $2, $3, $4)",
             self.job_id, f"end:{marker}", os.getpid(), self.executions,
         )
+
+
+class CancellableAsyncJob(goodjob.Job):
+    """Records its start, then waits for a long time; records that its task was cancelled."""
+
+    async def perform(self, marker: str) -> None:
+        pool = await _side_pool()
+        await pool.execute("INSERT INTO side_effects (job_id, marker, pid, attempt) VALUES ($1, $2, $3, $4)",
+                           self.job_id, f"start:{marker}", os.getpid(), self.executions)
+        try:
+            await asyncio.sleep(300)
+        except asyncio.CancelledError:
+            await pool.execute("INSERT INTO side_effects (job_id, marker, pid) VALUES ($1, $2, $3)",
+                               self.job_id, f"cancelled:{marker}", os.getpid())
+            raise
+
+
+class CooperativeThreadJob(goodjob.Job):
+    """A ``def`` job that works in steps and stops when goodjob.current_job().cancelled turns true.
+    It reports through files in ``folder`` (start, then saw-cancel), so any process can watch it."""
+
+    def perform(self, folder: str) -> None:
+        from pathlib import Path
+
+        current = goodjob.current_job()
+        Path(folder, f"start-{current.attempt}").write_text(str(current.id))
+        deadline = time.monotonic() + 120
+        while not current.cancelled and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if current.cancelled:
+            Path(folder, "saw-cancel").write_text(threading.current_thread().name)

@@ -28,8 +28,8 @@ from test_dashboard import make_client as make_client
 from test_dashboard_actions import flashes, post
 
 import goodjob
-from goodjob.core.operations import actions
 from goodjob.core.features import batches
+from goodjob.core.operations import actions
 from goodjob.core.runtime import get_runtime
 from goodjob.core.worker.launcher import Worker
 
