@@ -1,5 +1,5 @@
 """The ``goodjob`` command line: start | migrate | schema | cleanup-preserved-jobs | demo |
-pause | resume | paused | db | help.
+pause | resume | paused | db | jobs (cli_jobs.py) | help.
 
 Every option also reads a ``GOOD_JOB_*`` environment variable. Flags are passed to the
 configuration as "CLI" values so that the documented precedence holds: flag > code
@@ -19,6 +19,7 @@ import click
 
 from goodjob import cli_support
 from goodjob.cli_db import db
+from goodjob.cli_jobs import jobs_group
 from goodjob.cli_support import (
     DATABASE_EPILOG,
     TRACEBACK_HELP,
@@ -86,7 +87,7 @@ def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
 @click.option("--idle-timeout", type=str, default=None, metavar="SECONDS",
               help=env_help("Exit after this many seconds without work.", "GOOD_JOB_IDLE_TIMEOUT", "none"))
 @click.option("--probe-port", type=str, default=None, metavar="PORT",
-              help=env_help("Serve /status, /status/started and /status/connected on this port.",
+              help=env_help("Serve /status, /status/started, /status/connected and /metrics on this port.",
                              "GOOD_JOB_PROBE_PORT", "none"))
 @click.option("--daemonize", is_flag=True, default=None,
               help=env_help("Run as a background daemon.", "GOOD_JOB_DAEMONIZE", "false"))
@@ -273,6 +274,7 @@ def _cleanup(seconds: float, meter: Meter) -> int:
 
 
 main.add_command(db)
+main.add_command(jobs_group)
 
 
 if __name__ == "__main__":  # pragma: no cover

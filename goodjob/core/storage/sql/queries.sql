@@ -201,7 +201,7 @@ WHERE j.state = 'running' AND j.locked_at < $1
 WITH released AS (
     UPDATE good_jobs AS j
     SET state = CASE WHEN j.cancelled_at IS NULL THEN 'queued' ELSE 'discarded' END,
-        finished_at = CASE WHEN j.cancelled_at IS NULL THEN NULL ELSE $3 END,
+        finished_at = CASE WHEN j.cancelled_at IS NULL THEN NULL ELSE $3::timestamptz END,
         locked_by_id = NULL, locked_at = NULL, scheduled_at = $3,
         error = CASE WHEN j.cancelled_at IS NULL THEN $4 ELSE 'cancelled by operator' END,
         error_event = CASE WHEN j.cancelled_at IS NULL THEN 'interrupted' ELSE 'cancelled' END, updated_at = $3
