@@ -19,7 +19,9 @@ PACKAGE = Path(__file__).resolve().parents[2] / "goodjob"
 FORBIDDEN: list[tuple[str, tuple[str, ...]]] = [
     # core is the engine: it never reaches up to the public face, the dashboard or the demo.
     ("goodjob.core", ("goodjob.dashboard", "goodjob.demo", "goodjob.job", "goodjob.batch", "goodjob.pending",
-                      "goodjob.control", "goodjob.cli", "goodjob.asgi", "goodjob.starter", "goodjob.probe")),
+                      "goodjob.control", "goodjob.cli", "goodjob.asgi", "goodjob.starter", "goodjob.probe",
+                      "goodjob.jobs", "goodjob.current", "goodjob.testing", "goodjob.cli_jobs", "goodjob.cli_common",
+                      "goodjob.metrics")),
     # storage is the database door: it knows nothing of who uses it.
     ("goodjob.core.storage", ("goodjob.core.worker", "goodjob.core.features", "goodjob.core.runtime",
                               "goodjob.core.enqueue", "goodjob.core.admin")),
@@ -27,6 +29,10 @@ FORBIDDEN: list[tuple[str, tuple[str, ...]]] = [
     ("goodjob.core.features", ("goodjob.core.worker", "goodjob.core.runtime", "goodjob.core.admin")),
     # the worker is composed by the runtime, never the other way around.
     ("goodjob.core.worker", ("goodjob.core.runtime", "goodjob.core.admin")),
+    # the job API (goodjob.jobs over core/operations) serves the dashboard with its own pool: it gets
+    # the runtime's default pool through a seam (operations.register), never by importing it.
+    ("goodjob.core.operations", ("goodjob.core.worker", "goodjob.core.runtime", "goodjob.core.features")),
+    ("goodjob.jobs", ("goodjob.core.worker", "goodjob.core.runtime", "goodjob.dashboard")),
     # the dashboard reads and acts through the operator API and storage, never the worker side.
     ("goodjob.dashboard", ("goodjob.core.worker", "goodjob.core.runtime", "goodjob.demo", "goodjob.cli")),
 ]
@@ -134,6 +140,7 @@ def _under(module: str, prefix: str) -> bool:
 def test_the_graph_sees_the_package() -> None:
     # Guards the test itself: a broken walker would find no edges and pass everything.
     assert "goodjob.core.worker.launcher" in MODULES
+    assert "goodjob.jobs" in GRAPH["goodjob.dashboard.pages.jobs"]  # the dashboard acts through the job API
     assert "goodjob.core.storage.store" in GRAPH["goodjob.core.worker.scheduler"]
     assert "asyncpg" in EXTERNAL["goodjob.core.storage.db"]
 

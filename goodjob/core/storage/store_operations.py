@@ -31,3 +31,20 @@ async def reschedule(ex: Executor, ids: list[UUID], at: datetime, now: datetime)
 async def heartbeat_cancelled(ex: Executor, process_id: UUID) -> list[UUID]:
     """This process's running jobs that an operator cancelled."""
     return [r["id"] for r in await ex.fetch(sql("heartbeat_cancelled"), process_id)]
+
+
+# --- goodjob.testing --------------------------------------------------------------------------------
+
+
+async def testing_enqueued(ex: Executor, job_class: str | None) -> list[Record]:
+    rows: list[Record] = await ex.fetch(sql("testing_enqueued"), job_class)
+    return rows
+
+
+async def testing_waiting(ex: Executor, queue: str | None, limit: int) -> list[Record]:
+    rows: list[Record] = await ex.fetch(sql("testing_waiting_ids"), queue, limit)
+    return rows
+
+
+async def testing_truncate(ex: Executor) -> None:
+    await ex.execute(sql("testing_truncate"))

@@ -43,3 +43,24 @@ SELECT id, (SELECT count(*) FROM notified) AS queues FROM moved;
 -- The heartbeat's safety net for cancels: this process's running jobs that an operator cancelled
 -- (a few entries of the partial good_jobs_running index).
 SELECT id FROM good_jobs WHERE state = 'running' AND locked_by_id = $1 AND cancelled_at IS NOT NULL;
+
+-- name: testing_enqueued
+-- goodjob.testing: the waiting jobs ($1: of this class, or all), oldest first, as whole rows.
+SELECT id, queue_name, priority, job_class, serialized_params::text AS params, state, scheduled_at,
+       performed_at, finished_at, error, error_event, executions_count, cron_key, batch_id, labels,
+       locked_by_id, cancelled_at, created_at
+FROM good_jobs WHERE state = 'queued' AND ($1::text IS NULL OR job_class = $1)
+ORDER BY created_at, id;
+
+-- name: testing_waiting_ids
+-- goodjob.testing.perform_enqueued_jobs: the next waiting jobs ($1: of this queue, or any), due or not,
+-- in claim order.
+SELECT id, scheduled_at FROM good_jobs
+WHERE state = 'queued' AND ($1::text IS NULL OR queue_name = $1)
+ORDER BY priority, scheduled_at, id
+LIMIT $2;
+
+-- name: testing_truncate
+-- goodjob.testing: empty every goodjob table (a fresh schema for the next test, in milliseconds).
+TRUNCATE good_jobs, good_job_executions, good_job_processes, good_job_settings, good_job_batches,
+         good_job_cron_entries, good_job_concurrency_events;
