@@ -84,12 +84,13 @@ def cleanup_preserved_jobs_sync(*, older_than: float | None = None) -> int:
 
 
 def __getattr__(name: str) -> Any:
-    # The dashboard pulls in Starlette and Jinja2: import it only when asked for.
-    if name in ("dashboard", "create_dashboard"):
+    # The dashboard pulls in Starlette and Jinja2, metrics prometheus-client: import them only when asked for.
+    if name in ("dashboard", "create_dashboard", "metrics", "create_metrics_app"):
         import importlib
 
         # `from goodjob import dashboard` here would call this __getattr__ again (endless recursion).
-        value = getattr(importlib.import_module("goodjob.dashboard"), name)
+        package = "goodjob.metrics" if "metrics" in name else "goodjob.dashboard"
+        value = getattr(importlib.import_module(package), name)
         # Importing the subpackage bound `goodjob.dashboard` to the module; the public name is the app.
         globals()[name] = value
         return value

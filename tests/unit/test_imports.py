@@ -42,6 +42,7 @@ CONFINED = {
     "asyncpg": ("goodjob.core.storage.db",),
     "starlette": ("goodjob.dashboard", "goodjob.demo.web"),
     "jinja2": ("goodjob.dashboard",),
+    "prometheus_client": ("goodjob.metrics",),  # an optional extra: imported only where metrics are asked for
 }
 
 

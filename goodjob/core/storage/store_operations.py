@@ -48,3 +48,11 @@ async def testing_waiting(ex: Executor, queue: str | None, limit: int) -> list[R
 
 async def testing_truncate(ex: Executor) -> None:
     await ex.execute(sql("testing_truncate"))
+
+
+# --- goodjob.metrics ------------------------------------------------------------------------------
+
+
+async def metrics_cluster(ex: Executor, now: datetime, cap: int) -> list[Record]:
+    rows: list[Record] = await ex.fetch(sql("metrics_cluster"), now, cap)
+    return rows

@@ -339,7 +339,7 @@ class Worker:
                                         "queue_name": job.queue_name, "attempt": job.executions_count}})
         if events.active("perform_start"):
             events.emit("perform_start", job_id=job.id, job_class=job.job_class, queue_name=job.queue_name,
-                        attempt=job.executions_count)
+                        attempt=job.executions_count, scheduled_at=job.scheduled_at)  # claim latency
 
     @staticmethod
     def _log_finish(outcome: Outcome) -> None:

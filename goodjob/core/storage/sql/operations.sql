@@ -64,3 +64,50 @@ LIMIT $2;
 -- goodjob.testing: empty every goodjob table (a fresh schema for the next test, in milliseconds).
 TRUNCATE good_jobs, good_job_executions, good_job_processes, good_job_settings, good_job_batches,
          good_job_cron_entries, good_job_concurrency_events;
+
+-- name: metrics_cluster
+-- goodjob.metrics' one query per scrape: (metric, queue, state, value) rows. Every part is bounded:
+--   waiting jobs per queue: the queues come from a loose index scan (one probe per queue), each count
+--     is a range scan of the queue's partial indexes capped at $2 entries, the oldest due time one
+--     probe per index;
+--   running jobs: the partial good_jobs_running index (at most the cluster's thread count);
+--   finished jobs: the planner's estimates per state (pg_stats), because an exact count would scan;
+--   processes: good_job_processes (one row per worker process).
+WITH RECURSIVE qs(name) AS (
+    (SELECT queue_name FROM good_jobs WHERE state = 'queued' ORDER BY queue_name LIMIT 1)
+    UNION ALL
+    SELECT (SELECT queue_name FROM good_jobs
+            WHERE state = 'queued' AND queue_name > qs.name ORDER BY queue_name LIMIT 1)
+    FROM qs WHERE qs.name IS NOT NULL
+), waiting AS (
+    SELECT q.name,
+           (SELECT count(*) FROM (SELECT 1 FROM good_jobs
+                                  WHERE state = 'queued' AND error IS NULL AND queue_name = q.name
+                                    AND scheduled_at <= $1 LIMIT $2) AS p)
+         + (SELECT count(*) FROM (SELECT 1 FROM good_jobs
+                                  WHERE state = 'queued' AND error IS NOT NULL AND queue_name = q.name
+                                    AND scheduled_at <= $1 LIMIT $2) AS r) AS due,
+           (SELECT count(*) FROM (SELECT 1 FROM good_jobs
+                                  WHERE state = 'queued' AND error IS NULL AND queue_name = q.name
+                                    AND scheduled_at > $1 LIMIT $2) AS p)
+         + (SELECT count(*) FROM (SELECT 1 FROM good_jobs
+                                  WHERE state = 'queued' AND error IS NOT NULL AND queue_name = q.name
+                                    AND scheduled_at > $1 LIMIT $2) AS r) AS later,
+           least((SELECT min(scheduled_at) FROM good_jobs
+                  WHERE state = 'queued' AND error IS NULL AND queue_name = q.name AND scheduled_at <= $1),
+                 (SELECT min(scheduled_at) FROM good_jobs
+                  WHERE state = 'queued' AND error IS NOT NULL AND queue_name = q.name AND scheduled_at <= $1))
+               AS oldest
+    FROM qs AS q WHERE q.name IS NOT NULL
+)
+SELECT 'jobs' AS metric, name AS queue, 'queued' AS state, due::float8 AS value FROM waiting
+UNION ALL SELECT 'jobs', name, 'scheduled', later::float8 FROM waiting
+UNION ALL SELECT 'oldest', name, NULL, coalesce(extract(epoch FROM $1::timestamptz - oldest), 0)::float8 FROM waiting
+UNION ALL SELECT 'jobs', queue_name, 'running', count(*)::float8 FROM good_jobs WHERE state = 'running' GROUP BY queue_name
+UNION ALL SELECT 'estimate', NULL, mcv.state, (mcv.freq * greatest(c.reltuples, 0))::float8
+          FROM pg_class AS c
+          JOIN pg_stats AS st ON st.schemaname = current_schema() AND st.tablename = 'good_jobs' AND st.attname = 'state'
+          CROSS JOIN LATERAL unnest(st.most_common_vals::text::text[], st.most_common_freqs) AS mcv(state, freq)
+          WHERE c.oid = 'good_jobs'::regclass AND mcv.state IN ('succeeded', 'discarded')
+UNION ALL SELECT 'processes', NULL, NULL, count(*)::float8 FROM good_job_processes
+UNION ALL SELECT 'threads', NULL, NULL, coalesce(sum(max_threads), 0)::float8 FROM good_job_processes;
