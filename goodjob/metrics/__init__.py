@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
+import types
 from typing import Any
 
 from goodjob.core.config import current_config
@@ -23,7 +25,7 @@ try:
 except ImportError as exc:  # pragma: no cover - the extra is missing
     raise ImportError("goodjob.metrics needs prometheus-client: pip install 'goodjob[metrics]'") from exc
 
-__all__ = ["MetricsApp", "create_metrics_app", "metrics"]
+__all__ = ["MetricsApp", "close", "create_metrics_app", "default"]
 
 Scope = dict[str, Any]
 
@@ -92,4 +94,28 @@ def create_metrics_app(
     return MetricsApp(database_url=database_url, pool=pool, cap=cap)
 
 
-metrics = MetricsApp()
+#: The ready-made app behind ``goodjob.metrics``.
+default = MetricsApp()
+
+
+async def close() -> None:
+    """Close the ready-made app's pool (from your app's shutdown)."""
+    await default.close()
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``Mount("/metrics", goodjob.metrics)`` mount this module as an ASGI app (a module cannot be
+    renamed away from its package, so it is made callable, as goodjob.dashboard is)."""
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        await default(scope, receive, send)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
+
+def __getattr__(name: str) -> Any:
+    # `goodjob.metrics` resolves through goodjob.__getattr__ to this attribute: the module itself.
+    if name == "metrics":
+        return sys.modules[__name__]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

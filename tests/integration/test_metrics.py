@@ -121,3 +121,19 @@ async def test_cluster_gauges_come_from_one_query_per_scrape(
     assert ("goodjob_jobs_finished_estimate", (("state", "succeeded"),)) in got
     assert got[("goodjob_jobs_capped", (("queue", "mail"), ("state", "queued")))] == 0
     Gate.release.set()
+
+
+async def test_goodjob_metrics_itself_mounts_next_to_the_dashboard(gj: str) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    await sample_jobs.RecordJob.perform_later()
+    app = Starlette(routes=[Mount("/metrics", goodjob.metrics), Mount("/good_job", goodjob.dashboard)])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://m") as client:
+        response = await client.get("/metrics/")
+        refused = await client.post("/metrics/")
+    await goodjob.metrics.close()
+    assert response.status_code == 200 and refused.status_code == 405
+    got = samples(response.text)
+    assert got[("goodjob_jobs", (("queue", "default"), ("state", "queued")))] == 1
+    assert got[("goodjob_processes", ())] == 0
