@@ -20,7 +20,7 @@ FORBIDDEN: list[tuple[str, tuple[str, ...]]] = [
     # core is the engine: it never reaches up to the public face, the dashboard or the demo.
     ("goodjob.core", ("goodjob.dashboard", "goodjob.demo", "goodjob.job", "goodjob.batch", "goodjob.pending",
                       "goodjob.control", "goodjob.cli", "goodjob.asgi", "goodjob.starter", "goodjob.probe",
-                      "goodjob.jobs", "goodjob.current", "goodjob.testing", "goodjob.cli_jobs", "goodjob.cli_common",
+                      "goodjob.jobs", "goodjob.current", "goodjob.testing", "goodjob.cli_jobs", "goodjob.cli_support",
                       "goodjob.metrics")),
     # storage is the database door: it knows nothing of who uses it.
     ("goodjob.core.storage", ("goodjob.core.worker", "goodjob.core.features", "goodjob.core.runtime",
