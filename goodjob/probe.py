@@ -63,7 +63,7 @@ class ProbeServer:
                 code, payload = 200, self.metrics.render()
                 content_type = "text/plain; version=0.0.4; charset=utf-8"
             elif path == "/metrics":
-                code, payload = 404, b"metrics need prometheus-client: pip install 'goodjob[metrics]'\n"
+                code, payload = 404, b"metrics need prometheus-client: pip install 'goodjob-pg[metrics]'\n"
             else:
                 code, body = self.status(path)
                 payload = body.encode() + b"\n"

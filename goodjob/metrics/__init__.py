@@ -1,4 +1,4 @@
-"""Prometheus metrics (``pip install 'goodjob[metrics]'``, which brings prometheus-client).
+"""Prometheus metrics (``pip install 'goodjob-pg[metrics]'``, which brings prometheus-client).
 
 * ``goodjob.metrics``: an ASGI app with the cluster's gauges (jobs by queue and state, the oldest
   due job's age per queue, processes), read with one bounded query per scrape. Mount it next to the
@@ -23,7 +23,7 @@ from goodjob.core.storage.embedded import resolve_database_url
 try:
     from goodjob.metrics import cluster
 except ImportError as exc:  # pragma: no cover - the extra is missing
-    raise ImportError("goodjob.metrics needs prometheus-client: pip install 'goodjob[metrics]'") from exc
+    raise ImportError("goodjob.metrics needs prometheus-client: pip install 'goodjob-pg[metrics]'") from exc
 
 __all__ = ["MetricsApp", "close", "create_metrics_app", "default"]
 
