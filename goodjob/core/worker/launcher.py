@@ -79,6 +79,7 @@ class Worker:
             max_threads=total_threads,
             execution_mode=self.execution_mode,
             on_recovered=self._wake_queues,
+            cron=self.services.published_cron(),
         )
         self.recorder = Recorder(
             self._database, self.process.id, cfg.preserve_job_records, on_recorded=self._count_for_cleanup
