@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 __all__ = ["FAILURES", "WINDOWS", "Figures", "bin_of", "bin_value", "hour_of", "summarize"]
@@ -44,20 +44,27 @@ def hour_of(at: datetime) -> datetime:
     return at.replace(minute=0, second=0, microsecond=0)
 
 
+def day_of(at: datetime) -> datetime:
+    """The UTC midnight at or before ``at``."""
+    return at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def rollup(rows: Iterable[tuple[datetime, str, str, str, float]]) -> list[tuple[Any, ...]]:
     """(finished_at, queue, class, outcome, duration_ms) per attempt -> rows to add, in key order:
-    (hour, queue, class, bin, executions, failures, duration sum, duration max)."""
-    acc: dict[tuple[datetime, str, str, int], list[float]] = {}
+    (span, hour, queue, class, bin, executions, failures, duration sum, duration max), once per hour
+    (span 1) and once per day (span 24)."""
+    acc: dict[tuple[int, datetime, str, str, int], list[float]] = {}
     for finished_at, queue, job_class, outcome, ms in rows:
         if outcome in NOT_COUNTED:
             continue
         ms = max(float(ms or 0.0), 0.0)
-        key = (hour_of(finished_at), queue, job_class, bin_of(ms))
-        a = acc.setdefault(key, [0, 0, 0.0, 0.0])
-        a[0] += 1
-        a[1] += outcome in FAILURES
-        a[2] += ms
-        a[3] = max(a[3], ms)
+        b = bin_of(ms)
+        for key in ((1, hour_of(finished_at), queue, job_class, b), (24, day_of(finished_at), queue, job_class, b)):
+            a = acc.setdefault(key, [0, 0, 0.0, 0.0])
+            a[0] += 1
+            a[1] += outcome in FAILURES
+            a[2] += ms
+            a[3] = max(a[3], ms)
     return [(*key, int(a[0]), int(a[1]), a[2], a[3]) for key, a in sorted(acc.items())]
 
 

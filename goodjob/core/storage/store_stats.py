@@ -5,6 +5,7 @@ reads at scale (the change digest, planner estimates, cron run history).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -35,13 +36,13 @@ async def process_publish(
 # --- read by the dashboard ---------------------------------------------------------------------
 
 
-async def stats_by_queue_class(ex: Executor, since: datetime) -> list[Record]:
-    rows: list[Record] = await ex.fetch(sql("stats_by_queue_class"), since)
+async def stats_by_queue_class(ex: Executor, since: datetime, first_day: datetime, today: datetime) -> list[Record]:
+    rows: list[Record] = await ex.fetch(sql("stats_by_queue_class"), since, first_day, today)
     return rows
 
 
-async def stats_hourly(ex: Executor, since: datetime) -> list[Record]:
-    rows: list[Record] = await ex.fetch(sql("stats_hourly"), since)
+async def stats_series(ex: Executor, since: datetime, span: int) -> list[Record]:
+    rows: list[Record] = await ex.fetch(sql("stats_series"), since, span)
     return rows
 
 
@@ -49,8 +50,8 @@ async def stats_job_classes(ex: Executor, since: datetime) -> dict[str, int]:
     return {r["job_class"]: int(r["executions"]) for r in await ex.fetch(sql("stats_job_classes"), since)}
 
 
-async def dashboard_digest(ex: Executor, processes: bool) -> str:
-    return str(await ex.fetchval(sql("dashboard_digest"), processes))
+async def dashboard_digest(ex: Executor, processes: bool, now: datetime) -> str:
+    return str(await ex.fetchval(sql("dashboard_digest"), processes, now))
 
 
 async def dashboard_estimate_column(ex: Executor, column: str) -> dict[str, int]:
@@ -73,3 +74,23 @@ async def dashboard_cron_history(ex: Executor, keys: list[str], per_key: int) ->
 async def dashboard_published_cron(ex: Executor) -> list[Record]:
     rows: list[Record] = await ex.fetch(sql("dashboard_published_cron"))
     return rows
+
+
+async def dashboard_tab_rows_estimate(ex: Executor, tab: str, now: datetime, filters: dict[str, Any]) -> int:
+    """The planner's row estimate for a tab under the list's filters (EXPLAIN; nothing is read)."""
+    args = (tab, now, filters["queue"], filters["job_class"], filters["search_id"], filters["pattern"],
+            filters["label"], filters["cron_key"], filters["batch_id"], filters["process_id"])
+    plan = await ex.fetchval("EXPLAIN (FORMAT JSON) " + sql("dashboard_tab_rows"), *args)
+    parsed = json.loads(plan) if isinstance(plan, str) else plan
+    return int(parsed[0]["Plan"]["Plan Rows"])
+
+
+async def dashboard_exact_count(ex: Executor, tab: str, now: datetime, filters: dict[str, Any],
+                                created_before: datetime | None) -> int:
+    args = (tab, now, filters["queue"], filters["job_class"], filters["search_id"], filters["pattern"],
+            filters["label"], filters["cron_key"], filters["batch_id"], filters["process_id"], created_before)
+    return int(await ex.fetchval(sql("dashboard_exact_count"), *args))
+
+
+async def dashboard_batches_due(ex: Executor, ids: list[Any], now: datetime) -> set[Any]:
+    return {r["id"] for r in await ex.fetch(sql("dashboard_batches_due"), ids, now)}
