@@ -53,7 +53,12 @@ async def performance(ex: Executor, window: str = "24h", *, now: datetime | None
     total = total or Figures("all", seconds=seconds)
     span = 24 if window == "7d" else 1
     series = await store_stats.stats_series(ex, stats.day_of(since) if span == 24 else since, span)
-    hourly = [(r["hour"], int(r["executions"]), int(r["failures"])) for r in series]
+    found = {r["hour"]: (int(r["executions"]), int(r["failures"])) for r in series}
+    slot, step = (stats.day_of(since), timedelta(days=1)) if span == 24 else (since, timedelta(hours=1))
+    hourly = []
+    while slot <= now:  # every slot of the window, empty ones too, so the chart's axis is time
+        hourly.append((slot, *found.get(slot, (0, 0))))
+        slot += step
     return Performance(window, since, seconds, stats.sort_figures(by_class.values(), sort, descending),
                        stats.sort_figures(by_queue.values(), sort, descending), total, hourly, span)
 
