@@ -77,3 +77,37 @@ async def test_processes_show_memory_cron_and_link_to_running_jobs(
     html = (await client.get("/processes")).text
     assert "200 MB" in html
     assert f"process={process_id}" in html
+
+
+async def test_a_running_job_shows_its_attempt_in_progress(
+    client: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    process_id = await add_process(conn, hostname="worker-7", pid=777)
+    job_id = await add_job(conn, state="running", locked_by=process_id, executions=1)
+    html = (await client.get(f"/jobs/{job_id}")).text
+    assert "Attempt 1 in progress" in html and "worker-7 pid 777" in html
+    assert "This job has not run yet" not in html
+    assert f"process={process_id}" in html  # the process's running jobs
+    listed = (await client.get(f"/jobs?state=running&process={process_id}")).text
+    assert str(job_id) in listed
+
+
+async def test_bulk_all_matching_shows_the_exact_number_once(
+    client: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    for _ in range(3):
+        await add_job(conn, queue="reports")
+    page = (await client.get("/jobs?state=queued&queue=reports")).text
+    assert 'value="discard:all"' in page and "data-confirm=\"Discard all" not in page  # no script dialog first
+    form = {"csrf": csrf_of(page), "do": "discard:all", "state": "queued", "queue": "reports"}
+    confirm = await client.post("/jobs/bulk", data=form)
+    assert confirm.status_code == 200 and "Discard all 3 jobs matching this filter?" in confirm.text
+
+
+async def test_listed_arguments_read_as_a_call_and_dropdowns_count(client: httpx.AsyncClient,
+                                                                   conn: asyncpg.Connection) -> None:
+    await add_job(conn, job_class="app.jobs.SendWelcomeEmail", queue="mail", args=[2413, "user@example.com"])
+    html = (await client.get("/jobs")).text
+    assert "SendWelcomeEmail(2413, &#34;user@example.com&#34;)" in html
+    assert '<option value="mail">mail (1)</option>' in html
+    assert '<option value="app.jobs.SendWelcomeEmail">app.jobs.SendWelcomeEmail (1)</option>' in html
