@@ -267,12 +267,17 @@ async def http_timings(url: str, runs: int) -> None:
                 assert response.status_code == 200, (p, response.status_code)
             report(f"GET {path if len(path) < 46 else path[:43] + '...'}", *await timed(get, runs))
         first = await client.get("/jobs", headers={"X-GoodJob-Live": "1"})
-        etag = first.headers["etag"]
+        tags = [first.headers["etag"]]
+        statuses: list[int] = []
 
         async def unchanged() -> None:
-            response = await client.get("/jobs", headers={"X-GoodJob-Live": "1", "If-None-Match": etag})
-            assert response.status_code == 304, response.status_code
-        report("GET /jobs live refresh, nothing changed (304)", *await timed(unchanged, runs))
+            # Seeded scheduled jobs become due every few seconds (a real change: a 200 then).
+            response = await client.get("/jobs", headers={"X-GoodJob-Live": "1", "If-None-Match": tags[-1]})
+            statuses.append(response.status_code)
+            if response.status_code == 200:
+                tags.append(response.headers["etag"])
+        report("GET /jobs live refresh (If-None-Match)", *await timed(unchanged, runs))
+        print(f"    ({statuses.count(304)} of {len(statuses)} answered 304 Not Modified)")
     await dashboard.close()
 
 

@@ -107,7 +107,7 @@ CROSS JOIN LATERAL (
       AND ($10::text IS NULL OR cron_key = $10)
       AND ($11::uuid IS NULL OR batch_id = $11)
       AND ($12::uuid IS NULL OR locked_by_id = $12)
-      AND ($13::timestamptz IS NULL OR (created_at, id) >= ($13, $14::uuid))
+      AND ($13::timestamptz IS NULL OR (created_at >= $13 AND (created_at, id) >= ($13, $14::uuid)))
     ORDER BY created_at DESC, id DESC
     LIMIT $7::int + $15::int
 ) AS j
@@ -134,7 +134,7 @@ CROSS JOIN LATERAL (
       AND ($10::text IS NULL OR cron_key = $10)
       AND ($11::uuid IS NULL OR batch_id = $11)
       AND ($12::uuid IS NULL OR locked_by_id = $12)
-      AND ($13::timestamptz IS NULL OR (created_at, id) <= ($13, $14::uuid))
+      AND ($13::timestamptz IS NULL OR (created_at <= $13 AND (created_at, id) <= ($13, $14::uuid)))
     ORDER BY created_at, id
     LIMIT $7::int + $15::int
 ) AS j
