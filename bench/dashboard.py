@@ -1,7 +1,7 @@
 """Dashboard speed at scale: seed N job rows (default 1,000,000), then time every page's queries and
 its HTTP round trip (in-process ASGI, so the figures are server time: queries plus rendering).
 
-    .venv/bin/python bench/dashboard.py [--rows 1000000] [--runs 20] [--explain] [--keep]
+    .venv/bin/python bench/dashboard.py [--rows 1000000] [--executions 10000000] [--runs 20] [--explain]
 
 The mix, by row number: 80% succeeded, 5% discarded, 8% due (queued), 4% scheduled within a day, 2%
 retried (queued with an error), 50 running; 8 queues, 10 job classes, created over the last 7 days.
@@ -27,8 +27,16 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 import goodjob
-from goodjob.core import admin
+from goodjob.core import admin, insights
 from goodjob.core.admin import JobFilter
+
+
+async def _sizes(conn: Any, f: JobFilter) -> Any:
+    return await insights.tab_sizes(conn, f, await admin.count_tabs(conn, f))
+
+
+async def _choices(conn: Any) -> Any:
+    return (await insights.filter_choices(conn, "queue_name"), await insights.filter_choices(conn, "job_class"))
 
 _JOBS = """
 INSERT INTO good_jobs (id, queue_name, priority, job_class, serialized_params, state, scheduled_at,
@@ -74,14 +82,38 @@ SELECT id, 1, queue_name, job_class, scheduled_at, performed_at,
 FROM good_jobs WHERE performed_at IS NOT NULL AND state <> 'running'
 """
 
+# Statistics as the recorder writes them, for --executions attempts over the last 7 days: every
+# hour x queue x class that the job mix uses, spread over six duration bins around a per-class median.
+_STATS = """
+INSERT INTO good_job_stats (span, hour, queue_name, job_class, bin, executions, failures, duration_ms_sum,
+                            duration_ms_max)
+SELECT s.span, s.at, q.name, c.name, c.base + b.k, greatest(1, round(s.n * b.share))::bigint,
+       round(s.n * b.share * 0.05)::bigint, s.n * b.share * 0.1 * 2 ^ ((c.base + b.k) / 4.0),
+       0.1 * 2 ^ ((c.base + b.k + 1) / 4.0)
+FROM (SELECT 1 AS span, h AS at, $1::float8 / (168 * 80) AS n
+      FROM generate_series(date_trunc('hour', $2::timestamptz) - interval '167 hours',
+                           date_trunc('hour', $2::timestamptz), interval '1 hour') AS h
+      UNION ALL
+      SELECT 24, d, $1::float8 / (7 * 80)
+      FROM generate_series(date_trunc('day', $2::timestamptz) - interval '6 days',
+                           date_trunc('day', $2::timestamptz), interval '1 day') AS d) AS s
+CROSS JOIN unnest(ARRAY['default','mailers','reports','billing','webhooks','search','media','low']) AS q(name)
+CROSS JOIN LATERAL (SELECT name, 30 + (row_number() OVER ()) * 2 AS base
+                    FROM unnest(ARRAY['SendWelcomeEmail','ChargeInvoice','BuildReport','SyncSearchIndex',
+                                      'ResizeImage','DeliverWebhook','ExpireSessions','ImportCsv','RefreshCache',
+                                      'NotifySlack']) AS c(name)) AS c
+CROSS JOIN (VALUES (0, 0.1), (1, 0.2), (2, 0.35), (3, 0.2), (4, 0.1), (6, 0.05)) AS b(k, share)
+"""
+
 _PROCESSES = """
 INSERT INTO good_job_processes (id, hostname, pid, queues, max_threads, lock_key, execution_mode)
 SELECT gen_random_uuid(), 'worker-' || n, 1000 + n, '*', 5, n, 'external' FROM generate_series(1, 3) AS n
 """
 
 
-async def seed(url: str, rows: int, *, chunk: int = 100_000) -> float:
-    """Insert ``rows`` jobs (and their executions) into the empty database at ``url``; seconds taken."""
+async def seed(url: str, rows: int, *, executions: int = 10_000_000, chunk: int = 100_000) -> float:
+    """Insert ``rows`` jobs (and their executions, and the statistics of ``executions`` attempts)
+    into the empty database at ``url``; seconds taken."""
     started = time.perf_counter()
     conn = await asyncpg.connect(url)
     try:
@@ -89,7 +121,12 @@ async def seed(url: str, rows: int, *, chunk: int = 100_000) -> float:
         for first in range(1, rows + 1, chunk):
             await conn.execute(_JOBS, first, min(first + chunk - 1, rows), now)
         await conn.execute(_EXECUTIONS)
+        await conn.execute(_STATS, executions, now)
         await conn.execute(_PROCESSES)
+        await conn.execute("UPDATE good_job_processes SET memory_kb = 150000 + pid, cron = $1::jsonb WHERE pid = 1001",
+                           '{"nightly": {"cron": "0 3 * * *", "class": "BuildReport", "arguments": '
+                           '{"args": [7], "kwargs": {}}, "set": null, "description": null, '
+                           '"enabled_by_default": true, "timezone": "UTC", "dynamic": []}}')
         # Running jobs belong to the first process.
         await conn.execute(
             "UPDATE good_jobs SET locked_by_id = (SELECT id FROM good_job_processes ORDER BY pid LIMIT 1), "
@@ -97,6 +134,7 @@ async def seed(url: str, rows: int, *, chunk: int = 100_000) -> float:
         )
         await conn.execute("VACUUM ANALYZE good_jobs")
         await conn.execute("VACUUM ANALYZE good_job_executions")
+        await conn.execute("VACUUM ANALYZE good_job_stats")
     finally:
         await conn.close()
     return time.perf_counter() - started
@@ -154,13 +192,31 @@ async def query_timings(url: str, rows: int, runs: int) -> None:
             ("list: search text, 2% of rows match (\"user-42\")",
              lambda c: admin.list_jobs(c, JobFilter(search="user-42"))),
             ("overview: state estimates", admin.state_estimates),
+            ("tab sizes past the cap (planner estimates)",
+             lambda c: _sizes(c, JobFilter())),
+            ("live digest (a conditional GET's only query)", insights.digest),
+            ("jobs: queue and class dropdowns with counts",
+             lambda c: _choices(c)),
+            ("performance: 1 h (stats rows of the window)", lambda c: insights.performance(c, "1h")),
+            ("performance: 24 h", lambda c: insights.performance(c, "24h")),
+            ("performance: 7 d (10M executions' statistics)", lambda c: insights.performance(c, "7d")),
+            ("queues page: throughput and error rate (1 h)", insights.queue_figures),
+            ("list: search text that matches nothing (bounded)",
+             lambda c: admin.list_jobs(c, JobFilter(search="no such text anywhere"),
+                                       search_window=admin.SEARCH_WINDOW)),
+            ("list: succeeded, search that matches nothing (bounded)",
+             lambda c: admin.list_jobs(c, JobFilter("succeeded", search="no such text anywhere"),
+                                       search_window=admin.SEARCH_WINDOW)),
             ("overview: queues with latency (8 queues)", lambda c: admin.queues(c, cap=1000)),
             ("queues page: queues (cap 10,000)", lambda c: admin.queues(c)),
             ("processes", admin.processes),
             ("job detail", lambda c: admin.job_detail(c, some_id)),
         ]
         for name, fn in cases:
-            report(name, *await timed(read(fn), runs))
+            try:
+                report(name, *await timed(read(fn), runs))
+            except asyncpg.QueryCanceledError:
+                print(f"  {name:<52} stopped by the {admin.READ_TIMEOUT_MS} ms read timeout", flush=True)
         from goodjob.dashboard.charts import ThroughputCache
 
         async def cold() -> Any:
@@ -183,7 +239,7 @@ async def query_timings(url: str, rows: int, runs: int) -> None:
                 outcome = "finished"
             except asyncpg.QueryCanceledError:
                 outcome = f"stopped by the {admin.READ_TIMEOUT_MS} ms read timeout"
-        print(f"  {'list: search text that matches nothing (a full scan)':<52} "
+        print(f"  {'list: search text that matches nothing (unbounded scan)':<52} "
               f"{(time.perf_counter() - started) * 1000:8.1f} ms  ({outcome})")
     finally:
         await pool.close()
@@ -201,12 +257,27 @@ async def http_timings(url: str, runs: int) -> None:
         some_id = (await client.get("/jobs?state=discarded")).text.split('data-id="', 1)[1].split('"', 1)[0]
         paths = ["/", "/jobs", *[f"/jobs?state={t}" for t in admin.TABS[1:]], "/jobs?queue=mailers",
                  "/jobs?class=ImportCsv&state=succeeded", f"/jobs?q={some_id}", "/jobs?q=user-42",
-                 f"/jobs/{some_id}", "/queues", "/processes"]
+                 "/jobs?q=no+such+text+anywhere", "/jobs?state=succeeded&q=no+such+text+anywhere",
+                 "/jobs?state=succeeded&limit=200", "/jobs?state=succeeded&label=eu",
+                 f"/jobs/{some_id}", "/queues", "/processes", "/cron", "/batches",
+                 "/performance?window=1h", "/performance?window=24h", "/performance?window=7d&sort=p95"]
         for path in paths:
             async def get(p: str = path) -> None:
                 response = await client.get(p)
                 assert response.status_code == 200, (p, response.status_code)
-            report(f"GET {path if len(path) < 40 else path[:37] + '...'}", *await timed(get, runs))
+            report(f"GET {path if len(path) < 46 else path[:43] + '...'}", *await timed(get, runs))
+        first = await client.get("/jobs", headers={"X-GoodJob-Live": "1"})
+        tags = [first.headers["etag"]]
+        statuses: list[int] = []
+
+        async def unchanged() -> None:
+            # Seeded scheduled jobs become due every few seconds (a real change: a 200 then).
+            response = await client.get("/jobs", headers={"X-GoodJob-Live": "1", "If-None-Match": tags[-1]})
+            statuses.append(response.status_code)
+            if response.status_code == 200:
+                tags.append(response.headers["etag"])
+        report("GET /jobs live refresh (If-None-Match)", *await timed(unchanged, runs))
+        print(f"    ({statuses.count(304)} of {len(statuses)} answered 304 Not Modified)")
     await dashboard.close()
 
 
@@ -235,7 +306,8 @@ async def explain(url: str) -> None:
 async def main(args: argparse.Namespace, admin_url: str) -> None:
     url = await fresh_database(admin_url, "goodjob_bench_dashboard")
     print(f"seeding {args.rows:,} jobs ...", flush=True)
-    print(f"seeded in {await seed(url, args.rows):.1f} s")
+    print(f"seeded in {await seed(url, args.rows, executions=args.executions):.1f} s "
+          f"({args.executions:,} executions in the statistics)")
     await query_timings(url, args.rows, args.runs)
     await http_timings(url, args.runs)
     if args.explain:
@@ -246,6 +318,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--executions", type=int, default=10_000_000,
+                        help="attempts summarized in good_job_stats (the Performance page's source)")
     parser.add_argument("--explain", action="store_true", help="print the plans of the main queries")
     arguments = parser.parse_args()
     with server() as maintenance_url:

@@ -28,6 +28,8 @@ TABS: tuple[str, ...] = ("all", "scheduled", "queued", "running", "retried", "su
 COUNT_CAP = 10_000
 #: A single statement may not run longer than this (a search is a scan; see JobFilter).
 READ_TIMEOUT_MS = 5_000
+#: A text search reads at most this many jobs of a tab per page (the dashboard's bound; see list_jobs).
+SEARCH_WINDOW = 20_000
 #: Counts under a class filter or a search have no index to use; all of them together get this long.
 FILTERED_COUNT_BUDGET_MS = 50
 _QUERY_CANCELED = "57014"
@@ -56,18 +58,30 @@ class JobFilter:
     queue: str | None = None
     job_class: str | None = None
     search: str | None = None
-    label: str | None = None  # jobs carrying this label (the labels GIN index)
-    batch_id: UUID | None = None
+    label: str | None = None
     cron_key: str | None = None
+    batch_id: UUID | None = None
+    process_id: UUID | None = None  # running jobs of one process
+    order: str | None = None  # "asc" / "desc"; None: the tab's natural order
 
     def __post_init__(self) -> None:
         if self.state not in TABS:
             raise ValueError(f"unknown job state {self.state!r}; expected one of {', '.join(TABS)}")
+        if self.order not in (None, "asc", "desc"):
+            raise ValueError(f"unknown order {self.order!r}; expected asc or desc")
 
     @property
     def ascending(self) -> bool:
-        """Scheduled jobs list next-to-run first; every other tab newest first."""
+        """Scheduled jobs list next-to-run first; every other tab newest first (unless ``order``)."""
+        if self.order is not None:
+            return self.order == "asc"
         return self.state == "scheduled"
+
+    @property
+    def filtered(self) -> bool:
+        """Anything narrower than a whole tab (such lists are never refreshed by themselves)."""
+        return any(v is not None for v in (self.queue, self.job_class, self.search, self.label, self.cron_key,
+                                            self.batch_id, self.process_id))
 
     @property
     def search_id(self) -> UUID | None:
@@ -85,8 +99,8 @@ class JobFilter:
 
     def params(self) -> dict[str, Any]:
         return {"queue": self.queue, "job_class": self.job_class, "search_id": self.search_id,
-                "pattern": self.search_pattern, "label": self.label, "batch_id": self.batch_id,
-                "cron_key": self.cron_key}
+                "pattern": self.search_pattern, "label": self.label, "cron_key": self.cron_key,
+                "batch_id": self.batch_id, "process_id": self.process_id}
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,7 @@ class JobPage:
     jobs: list[dict[str, Any]]
     next: Cursor | None  # more rows follow the last one, in list order
     prev: Cursor | None  # rows precede the first one
+    searched: int = 0  # a text search stopped after this many jobs of the tab (0: it read them all)
 
 
 @dataclass(frozen=True)
@@ -121,18 +136,27 @@ async def reading(ex: Executor, timeout_ms: int = READ_TIMEOUT_MS) -> AsyncItera
 async def list_jobs(
     conn: Connection, f: JobFilter, *, after: Cursor | None = None, before: Cursor | None = None,
     limit: int = 50, now: datetime | None = None, created_before: datetime | None = None,
+    search_window: int = 0,
 ) -> JobPage:
-    """One page of ``f`` in list order, after ``after`` or before ``before`` (keyset pagination)."""
+    """One page of ``f`` in list order, after ``after`` or before ``before`` (keyset pagination).
+    ``search_window``: a text search reads at most that many jobs of the tab (0: no bound)."""
     now = now or datetime.now(UTC)
     backwards = before is not None
     cursor = before if before is not None else after
-    if f.search_pattern is not None:
+    ascending = f.ascending != backwards
+    common = dict(tab=f.state, now=now, **f.params(), after=(cursor.at, cursor.id) if cursor else None,
+                  created_before=created_before, ascending=ascending)
+    stop: tuple[datetime, UUID] | None = None
+    if f.search_pattern is not None and search_window:
+        # A text search reads the tab in list order and tests every row: bound it to the next
+        # ``search_window`` rows (found with the tab's index, without reading the rows), so a term
+        # that matches nothing answers quickly; the page's "next" link continues from the bound.
+        bound = await store_dashboard.dashboard_jobs(conn, **{**common, "pattern": None}, limit=1,
+                                                     offset=search_window - 1)
+        stop = (bound[0]["sort_at"], bound[0]["id"]) if bound else None
         await store_dashboard.dashboard_search_plans(conn, True)
-    rows = await store_dashboard.dashboard_jobs(
-        conn, tab=f.state, now=now, **f.params(), after=(cursor.at, cursor.id) if cursor else None,
-        limit=limit + 1, created_before=created_before, ascending=f.ascending != backwards,
-    )
-    if f.search_pattern is not None:
+    rows = await store_dashboard.dashboard_jobs(conn, **common, limit=limit + 1, stop=stop)
+    if f.search_pattern is not None and search_window:
         await store_dashboard.dashboard_search_plans(conn, False)
     more = len(rows) > limit
     rows = rows[:limit]
@@ -141,6 +165,9 @@ async def list_jobs(
     jobs = [dict(r, status=job_status(r["state"], r["scheduled_at"], r["error"], now)) for r in rows]
     first = Cursor(rows[0]["sort_at"], rows[0]["id"]) if rows else None
     last = Cursor(rows[-1]["sort_at"], rows[-1]["id"]) if rows else None
+    if stop is not None and not more and not backwards:
+        # Fewer matches than a page within the window: continue after the window's last row.
+        return JobPage(jobs, next=Cursor(*stop), prev=first if after is not None else None, searched=search_window)
     if backwards:
         return JobPage(jobs, next=last if before is not None else None, prev=first if more else None)
     return JobPage(jobs, next=last if more else None, prev=first if after is not None else None)
@@ -157,7 +184,7 @@ async def count_tabs(
     """
     now = now or datetime.now(UTC)
     counts: dict[str, Count] = {}
-    budgeted = f.job_class is not None or f.search_pattern is not None
+    budgeted = f.job_class is not None or f.search_pattern is not None or f.label is not None
     deadline = time.monotonic() + FILTERED_COUNT_BUDGET_MS / 1000
     for tab in TABS[1:]:
         query = functools.partial(store_dashboard.dashboard_count_jobs, conn, tab=tab, now=now, **f.params(), cap=cap)

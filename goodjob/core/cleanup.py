@@ -11,12 +11,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from goodjob.core import events
-from goodjob.core.storage import store
+from goodjob.core.storage import store, store_stats
 from goodjob.core.storage.db import Executor
 
 __all__ = ["CLEANUP_BATCH", "cleanup_preserved_jobs"]
 
 CLEANUP_BATCH = 1000
+#: Execution statistics are kept a little longer than the Performance page's longest window (7 days).
+STATS_KEPT = timedelta(days=8)
 
 
 async def cleanup_preserved_jobs(
@@ -35,5 +37,6 @@ async def cleanup_preserved_jobs(
         if on_progress is not None:
             on_progress(total)
         if deleted < batch_size:
+            await store_stats.stats_cleanup(ex, (now or datetime.now(UTC)) - STATS_KEPT)
             events.emit("cleanup", deleted=total, cutoff=cutoff)
             return total

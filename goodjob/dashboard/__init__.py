@@ -35,6 +35,8 @@ def create_dashboard(
     allow_unauthenticated: bool = False,
     title: str = "GoodJob",
     middleware: Sequence[Middleware] = (),
+    secure_cookie: bool = False,
+    live_interval: float = 5.0,
 ) -> Dashboard:
     """A dashboard with explicit settings.
 
@@ -46,11 +48,14 @@ def create_dashboard(
     ``allow_unauthenticated`` (local development only). ``read_only`` hides and refuses every action.
     ``secret_key`` signs the session cookie and CSRF tokens (default: GOOD_JOB_DASHBOARD_SECRET_KEY,
     else derived from the basic-auth credentials, else random per process). ``middleware`` is wrapped
-    around the pages, inside authentication.
+    around the pages, inside authentication. ``secure_cookie`` marks the session cookie Secure (serve
+    the dashboard over HTTPS only then); the cookie's Path is always the mount path. ``live_interval``
+    is the seconds between a live page's checks for changes (each a conditional GET, 304 when nothing
+    changed).
     """
     return Dashboard(database_url=database_url, pool=pool, auth=auth, read_only=read_only,
                      secret_key=secret_key, allow_unauthenticated=allow_unauthenticated, title=title,
-                     middleware=middleware)
+                     middleware=middleware, secure_cookie=secure_cookie, live_interval=live_interval)
 
 
 #: The ready-made dashboard behind ``goodjob.dashboard``.

@@ -24,17 +24,17 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import Receive, Scope, Send
 
 from goodjob.core.config import current_config
 from goodjob.core.storage.db import Connection, Database, Executor, Pool, connect
 from goodjob.core.storage.embedded import resolve_database_url
 from goodjob.dashboard.charts import ThroughputCache
+from goodjob.dashboard.conditional import ConditionalGet
 from goodjob.dashboard.errors import exception_handlers, refuse
 from goodjob.dashboard.live import LiveHub
 from goodjob.dashboard.routes import routes
-from goodjob.dashboard.security import AccessGate, BasicAuthMiddleware, Csrf, Predicate
+from goodjob.dashboard.security import AccessGate, BasicAuthMiddleware, Csrf, MountedSessions, Predicate
 
 __all__ = ["Auth", "Dashboard"]
 
@@ -45,7 +45,11 @@ log = logging.getLogger("goodjob.dashboard")
 Auth = tuple[str, str] | Middleware | Sequence[Middleware] | Predicate | None
 
 SECRET_KEY_ENV = "GOOD_JOB_DASHBOARD_SECRET_KEY"
+SECURE_COOKIE_ENV = "GOOD_JOB_DASHBOARD_SECURE_COOKIE"
 POOL_SIZE = 4
+#: Seconds between a live page's checks for changes (a conditional GET answered 304 when nothing
+#: changed); slow pages back off from it.
+LIVE_INTERVAL = 5.0
 
 
 class Dashboard:
@@ -55,12 +59,17 @@ class Dashboard:
         self, *, database_url: str | None = None, pool: Pool | None = None, auth: Auth = None,
         read_only: bool = False, secret_key: str | None = None, allow_unauthenticated: bool = False,
         title: str = "GoodJob", middleware: Sequence[Middleware] = (), pool_size: int = POOL_SIZE,
+        secure_cookie: bool = False, live_interval: float = LIVE_INTERVAL,
     ) -> None:
         if database_url is not None and pool is not None:
             raise ValueError("give create_dashboard either database_url or pool, not both")
         self.database_url = database_url
         self.read_only = read_only
         self.title = title
+        self.secure_cookie = secure_cookie or os.environ.get(SECURE_COOKIE_ENV, "").lower() in ("1", "true", "yes")
+        if not live_interval > 0:
+            raise ValueError(f"live_interval={live_interval!r}: give the seconds between live checks (> 0)")
+        self.live_interval = float(live_interval)
         self.allow_unauthenticated = allow_unauthenticated
         self._auth = auth
         self._secret_key = secret_key
@@ -195,9 +204,10 @@ class Dashboard:
         middleware = [
             *auth_middleware,
             Middleware(AccessGate, open=opened, predicate=predicate, refuse=refuse),
-            Middleware(SessionMiddleware, secret_key=secret, session_cookie="goodjob_dashboard",
-                       same_site="lax", max_age=14 * 24 * 3600),
+            Middleware(MountedSessions, secure=self.secure_cookie, secret_key=secret,
+                       session_cookie="goodjob_dashboard", max_age=14 * 24 * 3600),
             *self._middleware,
+            Middleware(ConditionalGet),
         ]
         app = Starlette(routes=routes(), middleware=middleware, exception_handlers=exception_handlers(),
                         lifespan=self.lifespan)

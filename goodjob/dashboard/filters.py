@@ -19,6 +19,7 @@ from goodjob.core.operations.actions import ACTIONS as JOB_ACTIONS
 
 __all__ = [
     "MAX_IDS",
+    "PAGE_SIZES",
     "BadRequest",
     "JobQuery",
     "format_cursor",
@@ -53,7 +54,8 @@ class JobQuery:
         """The query string of this list (filter, page size), with ``overrides``; empties dropped."""
         f = self.filter
         values: dict[str, Any] = {"state": None if f.state == "all" else f.state, "queue": f.queue,
-                                  "class": f.job_class, "q": f.search,
+                                  "class": f.job_class, "q": f.search, "label": f.label, "cron": f.cron_key,
+                                  "batch": f.batch_id, "process": f.process_id, "order": f.order,
                                   "limit": None if self.limit == DEFAULT_PAGE_SIZE else self.limit}
         values.update(overrides)
         return {k: str(v) for k, v in values.items() if v not in (None, "")}
@@ -63,8 +65,13 @@ def parse_job_query(params: QueryParams | FormData | Mapping[str, Any]) -> JobQu
     state = _text(params, "state") or "all"
     if state not in TABS:
         raise BadRequest(f"state={state!r} is not a job state; use one of: {', '.join(TABS)}")
+    order = _text(params, "order")
+    if order not in (None, "asc", "desc"):
+        raise BadRequest(f"order={order!r}: use asc or desc")
     job_filter = JobFilter(state=state, queue=_text(params, "queue"), job_class=_text(params, "class"),
-                           search=_text(params, "q"))
+                           search=_text(params, "q"), label=_text(params, "label"), cron_key=_text(params, "cron"),
+                           batch_id=_uuid_param(params, "batch"), process_id=_uuid_param(params, "process"),
+                           order=order)
     after, before = _text(params, "after"), _text(params, "before")
     if after and before:
         raise BadRequest("give either after= or before=, not both")
@@ -138,6 +145,16 @@ def safe_next(value: object, root_path: str, default: str) -> str:
     if isinstance(value, str) and value == root_path and root_path:
         return value
     return default
+
+
+def _uuid_param(params: QueryParams | FormData | Mapping[str, Any], name: str) -> UUID | None:
+    text = _text(params, name)
+    if text is None:
+        return None
+    value = parse_uuid(text)
+    if value is None:
+        raise BadRequest(f"{name}={text[:80]!r} is not an id")
+    return value
 
 
 def _text(params: QueryParams | FormData | Mapping[str, Any], name: str) -> str | None:

@@ -81,6 +81,10 @@ def describe_filter(f: admin.JobFilter) -> str:
     parts += [f"queue {f.queue}"] if f.queue else []
     parts += [f"class {f.job_class}"] if f.job_class else []
     parts += [f"search {f.search!r}"] if f.search else []
+    parts += [f"label {f.label}"] if f.label else []
+    parts += [f"cron {f.cron_key}"] if f.cron_key else []
+    parts += [f"batch {f.batch_id}"] if f.batch_id else []
+    parts += [f"process {f.process_id}"] if f.process_id else []
     return ", ".join(parts)
 
 

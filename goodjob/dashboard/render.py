@@ -16,6 +16,7 @@ from starlette.templating import Jinja2Templates
 
 from goodjob.core import notices
 from goodjob.core.admin import Count
+from goodjob.dashboard.calls import call_text, short_class
 from goodjob.dashboard.filters import ACTIONS
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-ACTION_LABELS = {"retry": "Retry", "discard": "Discard", "run_now": "Run now", "delete": "Delete"}
+ACTION_LABELS = {"retry": "Retry", "discard": "Discard", "run_now": "Run now", "delete": "Delete", "cancel": "Cancel"}
 ACTION_PAST = {"retry": "retried", "discard": "discarded", "run_now": "scheduled to run now", "delete": "deleted"}
 
 
@@ -46,7 +47,8 @@ def templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.filters.update(ago=ago, duration=duration, count=count_text, number=number, short_id=short_id,
-                       seconds=seconds_text, utc=utc)
+                       seconds=seconds_text, utc=utc, call=job_call, job_duration=job_duration,
+                       short_class=short_class)
     env.globals.update(ACTIONS=ACTIONS, ACTION_LABELS=ACTION_LABELS)
     templating = Jinja2Templates(env=env)
     env.globals["url_for"] = _url_for  # after Jinja2Templates, which installs an absolute-URL one
@@ -84,6 +86,9 @@ def render(request: Request, name: str, context: dict[str, Any], *, status_code:
     csrf = dashboard.csrf
     shared = {
         "page": None,
+        "live_hold": False,
+        "etag": request.scope.get("goodjob.etag", ""),
+        "live_interval": dashboard.live_interval,
         "title": dashboard.title,
         "read_only": dashboard.read_only,
         "flashes": flashes,
@@ -185,6 +190,20 @@ def short_id(value: object) -> str:
     """The last 8 hex digits: job ids are UUIDv7, whose first digits are a timestamp shared by every
     job created in the same few seconds."""
     return str(value)[-8:]
+
+
+def job_call(job: dict[str, Any]) -> str:
+    """A listed job's arguments as a call: ``SendWelcomeEmail(2413, "user@example.com")``."""
+    return call_text(job["job_class"], job.get("args_json"), job.get("kwargs_json"))
+
+
+def job_duration(job: dict[str, Any], now: datetime) -> float | None:
+    """Milliseconds of the job's last attempt: finished, or running until now."""
+    started = job.get("performed_at")
+    if started is None:
+        return None
+    end = job.get("finished_at") or (now if job.get("state") == "running" else None)
+    return (end - started).total_seconds() * 1000 if end is not None and end >= started else None
 
 
 def utc(value: datetime | None) -> str:

@@ -5,7 +5,18 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from goodjob.dashboard.pages import batches, cron, jobs, labels, live, overview, pauses, processes, queues
+from goodjob.dashboard.pages import (
+    batches,
+    cron,
+    jobs,
+    labels,
+    live,
+    overview,
+    pauses,
+    performance,
+    processes,
+    queues,
+)
 
 __all__ = ["routes"]
 
@@ -20,6 +31,7 @@ def routes() -> list[BaseRoute]:
         Route("/queues", queues.queues, name="queues"),
         Route("/queues/{action}", queues.queue_action, methods=["POST"], name="queue_action"),
         Route("/processes", processes.processes, name="processes"),
+        Route("/performance", performance.performance_page, name="performance"),
         Route("/events", live.events, name="events"),
         Route("/cron", cron.cron_page, name="cron"),
         Route("/cron/{key}/{action}", cron.cron_action, methods=["POST"], name="cron_action"),

@@ -156,3 +156,26 @@ def _is_static(scope: Scope) -> bool:
     if root and path.startswith(root):
         path = path[len(root):]
     return path.startswith("/static/")
+
+
+class MountedSessions:
+    """Starlette's SessionMiddleware with the cookie's Path set to where the dashboard is mounted
+    (``/good_job``, not ``/``), so the session never travels to the rest of the site; ``secure``
+    adds the Secure flag (serve the dashboard over HTTPS only then)."""
+
+    def __init__(self, app: ASGIApp, *, secret_key: str, session_cookie: str, max_age: int,
+                 secure: bool = False) -> None:
+        self.app = app
+        self.secure = secure
+        self.options: dict[str, Any] = {"secret_key": secret_key, "session_cookie": session_cookie,
+                                        "max_age": max_age, "same_site": "lax"}
+        self._by_path: dict[str, ASGIApp] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from starlette.middleware.sessions import SessionMiddleware
+
+        path = scope.get("root_path", "") or "/"
+        inner = self._by_path.get(path)
+        if inner is None:
+            inner = self._by_path[path] = SessionMiddleware(self.app, path=path, https_only=self.secure, **self.options)
+        await inner(scope, receive, send)

@@ -48,6 +48,8 @@ def configure_demo() -> None:
         queues="mail:2;media:1;*:3",
         poll_interval=5,
         shutdown_timeout=5,
+        enable_cron=True,
+        cron=samples.CRON,
     )
 
 

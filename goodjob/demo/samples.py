@@ -15,6 +15,7 @@ import asyncio
 import random
 import time
 from datetime import timedelta
+from typing import Any
 
 import goodjob
 
@@ -92,12 +93,54 @@ def sample() -> goodjob.PendingJob:
     return ChargeCard.new(user * 7, f"{random.randint(5, 300)}.{random.randint(0, 99):02d}")
 
 
+class SendNewsletter(goodjob.Job):
+    queue_name = "newsletters"  # paused by the demo's setup: its jobs wait on the Queues page
+
+    async def perform(self, issue: int, segment: str) -> None:
+        await asyncio.sleep(random.uniform(0.1, 0.3))
+
+
+class ExpireSessions(goodjob.Job):
+    async def perform(self, older_than_hours: int = 24) -> None:
+        await asyncio.sleep(random.uniform(0.05, 0.2))
+
+
+class NotifyBatchDone(goodjob.Job):
+    async def perform(self, batch: Any, event: str) -> None:
+        await asyncio.sleep(0)
+
+
+#: The demo's cron entries (workers in the demo process publish them on the Cron page).
+CRON = {
+    "expire_sessions": {"cron": "*/30 * * * * *", "class": "goodjob.demo.samples.ExpireSessions",
+                        "kwargs": {"older_than_hours": 24}, "description": "Every 30 seconds"},
+    "invoice_sync": {"cron": "*/2 * * * *", "class": "goodjob.demo.samples.SyncInvoices", "args": ["acct_cron"],
+                     "description": "Every two minutes, with retries"},
+    "monthly_report": {"cron": "0 6 1 * *", "class": "goodjob.demo.samples.GenerateReport",
+                       "args": ["last-month"], "kwargs": {"kind": "revenue"}, "timezone": "Europe/Berlin",
+                       "description": "06:00 Berlin time on the 1st"},
+}
+
+
+async def setup() -> None:
+    """What the demo shows on first look besides the stream: a paused queue with jobs waiting in it,
+    and a batch of thumbnails (one of them scheduled for later) with a callback."""
+    await goodjob.pause(queue="newsletters")
+    await goodjob.perform_all_later([SendNewsletter.new(48, segment) for segment in ("free", "pro", "team")])
+    await goodjob.Batch.enqueue(
+        *[ResizeImage.new(f"albums/2026/{n:03d}.jpg", width=512) for n in range(6)],
+        ResizeImage.set(wait=timedelta(minutes=10)).new("albums/2026/cover.jpg", width=1024),
+        description="Album thumbnails", on_finish=NotifyBatchDone,
+    )
+
+
 async def enqueue_samples(count: int) -> None:
     await goodjob.perform_all_later([sample() for _ in range(count)])
 
 
 async def stream(interval: float = 0.7) -> None:
-    """Enqueue a few sample jobs now and then, for ever (cancelled at shutdown)."""
+    """Set up the demo, then enqueue a few sample jobs now and then, for ever (cancelled at shutdown)."""
+    await setup()
     await enqueue_samples(40)
     while True:
         await asyncio.sleep(random.uniform(0.2, interval * 2))

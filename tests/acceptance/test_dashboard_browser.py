@@ -141,7 +141,7 @@ async def test_log_in_filter_open_a_job_and_retry_it(
     await expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     await expect(page.locator('.card-discarded .card-value')).to_have_text("1")
     await page.get_by_role("link", name="Jobs", exact=True).click()
-    await page.get_by_label("Queue").fill("mailers")
+    await page.get_by_label("Queue").select_option("mailers")
     await page.get_by_role("button", name="Filter").click()
     await expect(page).to_have_url(f"{site}/jobs?queue=mailers")
     await expect(page.locator("tr[data-id]")).to_have_count(1)

@@ -210,7 +210,10 @@ async def test_the_dashboard_lists_switches_and_enqueues_entries(
     response = await post(client, "/cron/off/enable", page="/cron", confirmed=False)
     assert "off enabled" in await flashes(client, response)
     assert await cron.enabled_flags(conn) == {"nightly": False, "off": True}
-    response = await post(client, "/cron/nightly/enqueue", page="/cron", confirmed=False)
+    asked = await post(client, "/cron/nightly/enqueue", page="/cron", confirmed=False)
+    assert asked.status_code == 200 and "Enqueue cron entry nightly" in asked.text  # asks first
+    assert await conn.fetchval("SELECT count(*) FROM good_jobs WHERE cron_key = 'nightly'") == 0
+    response = await post(client, "/cron/nightly/enqueue", page="/cron")
     assert "nightly enqueued now" in await flashes(client, response)
     job_id = await conn.fetchval("SELECT id FROM good_jobs WHERE cron_key = 'nightly'")
     assert f"/good_job/jobs/{job_id}" in (await client.get("/cron")).text  # last run links to its job

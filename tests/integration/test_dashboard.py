@@ -279,7 +279,7 @@ async def test_overview_shows_throughput_chart_and_queue_latency(
         await add_execution(conn, job_id, outcome=outcome, finished_at=now - timedelta(minutes=3))
     await add_job(conn, queue="slow", scheduled_at=now - timedelta(minutes=10))
     html = (await client.get("/")).text
-    assert html.count("<svg class=\"chart\"") == 2
+    assert html.count("<svg class=\"chart\"") == 3  # two throughput charts and jobs per queue and state
     assert 'class="s-succeeded"' in html and 'class="s-retried"' in html and 'class="s-discarded"' in html
     assert re.search(r"succeeded <strong>2</strong>", html)
     assert "slow" in html and re.search(r'class="latency warn">10m', html)

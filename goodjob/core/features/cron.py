@@ -33,7 +33,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from goodjob.core import registry, scope
 from goodjob.core.config import Config
-from goodjob.core.errors import ConfigurationError
+from goodjob.core.errors import ConfigurationError, SerializationError
+from goodjob.core.serialize import dump_arguments, load_arguments
 from goodjob.core.storage import store
 from goodjob.core.storage.db import Connection, Database, Executor, is_connection, is_connection_error
 from goodjob.core.types import Enqueued
@@ -197,6 +198,43 @@ def check_expression(expression: str, where: str = "cron expression") -> None:
 
 def entries_from_config(config: Config, *, resolve: bool = False) -> list[CronEntry]:
     return parse_entries(config.cron, resolve=resolve)
+
+
+# --- published entries -----------------------------------------------------------------------------
+# A cron process writes its entries into its process row (good_job_processes.cron), so that a
+# dashboard in another process (a web app without GOOD_JOB_CRON) shows and enqueues what the
+# workers actually schedule. Arguments are stored as job arguments are; callables cannot be, so an
+# entry whose args, kwargs or set options are computed at each run says so ("dynamic").
+
+
+def publish_entries(entries: Sequence[CronEntry]) -> str:
+    table: dict[str, Any] = {}
+    for e in entries:
+        dynamic = [name for name, value in (("args", e.args), ("kwargs", e.kwargs), ("set", e.set_options))
+                   if callable(value)]
+        try:
+            arguments: dict[str, Any] | None = dump_arguments(
+                [] if callable(e.args) else list(e.args), {} if callable(e.kwargs) else dict(e.kwargs or {}))
+        except SerializationError:
+            arguments, dynamic = None, [*dynamic, "args"]
+        options = None if callable(e.set_options) else dict(e.set_options or {})
+        table[e.key] = {"cron": e.cron, "class": e.job_class, "arguments": arguments,
+                        "set": json.loads(json.dumps(options, default=str)), "description": e.description,
+                        "enabled_by_default": e.enabled_by_default, "timezone": e.timezone, "dynamic": dynamic}
+    return json.dumps(table, separators=(",", ":"), ensure_ascii=False)
+
+
+def published_entries(text: str) -> list[tuple[CronEntry, list[str]]]:
+    """What publish_entries wrote, back as entries with the names of their computed parts."""
+    out = []
+    for key, spec in json.loads(text).items():
+        arguments = spec.get("arguments") or {"args": [], "kwargs": {}}
+        args, kwargs = load_arguments(arguments)
+        entry = CronEntry(str(key), spec["cron"], spec["class"], args, kwargs, spec.get("set") or None,
+                          spec.get("description"), bool(spec.get("enabled_by_default", True)),
+                          spec.get("timezone") or "UTC")
+        out.append((entry, [str(d) for d in spec.get("dynamic") or []]))
+    return out
 
 
 # --- enable flags and state -------------------------------------------------------------------------

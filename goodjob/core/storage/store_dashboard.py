@@ -28,12 +28,16 @@ async def dashboard_search_plans(ex: Executor, searching: bool) -> None:
 async def dashboard_jobs(
     ex: Executor, *, tab: str, now: datetime, queue: str | None, job_class: str | None,
     search_id: UUID | None, pattern: str | None, after: tuple[datetime, UUID] | None, limit: int,
-    created_before: datetime | None, ascending: bool, label: str | None = None, batch_id: UUID | None = None,
-    cron_key: str | None = None,
+    created_before: datetime | None, ascending: bool, label: str | None = None, cron_key: str | None = None,
+    batch_id: UUID | None = None, process_id: UUID | None = None, stop: tuple[datetime, UUID] | None = None,
+    offset: int = 0,
 ) -> list[Record]:
-    """One page of a tab, read from ``after`` (exclusive) in the given direction."""
+    """One page of a tab, read from ``after`` (exclusive) in the given direction, up to ``stop``
+    (inclusive; a bounded search), skipping ``offset`` rows."""
     at, cursor_id = after if after is not None else (None, None)
-    filters = (queue, job_class, search_id, pattern, at, cursor_id, limit, created_before, label, batch_id, cron_key)
+    stop_at, stop_id = stop if stop is not None else (None, None)
+    filters = (queue, job_class, search_id, pattern, at, cursor_id, limit, created_before,
+               label, cron_key, batch_id, process_id, stop_at, stop_id, offset)
     if tab == "all":
         rows: list[Record] = await ex.fetch(
             sql("dashboard_all_jobs_asc" if ascending else "dashboard_all_jobs_desc"), *filters
@@ -45,11 +49,11 @@ async def dashboard_jobs(
 
 async def dashboard_count_jobs(
     ex: Executor, *, tab: str, now: datetime, queue: str | None, job_class: str | None,
-    search_id: UUID | None, pattern: str | None, cap: int, label: str | None = None, batch_id: UUID | None = None,
-    cron_key: str | None = None,
+    search_id: UUID | None, pattern: str | None, cap: int, label: str | None = None,
+    cron_key: str | None = None, batch_id: UUID | None = None, process_id: UUID | None = None,
 ) -> int:
     return int(await ex.fetchval(sql("dashboard_count_jobs"), tab, now, queue, job_class, search_id, pattern, cap,
-                                 label, batch_id, cron_key))
+                                 label, cron_key, batch_id, process_id))
 
 
 async def dashboard_state_estimates(ex: Executor) -> dict[str, int]:

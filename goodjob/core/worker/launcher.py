@@ -81,6 +81,7 @@ class Worker:
             execution_mode=self.execution_mode,
             on_recovered=self._wake_queues,
             on_cancelled=self.cancel,  # the heartbeat's safety net for a missed cancel NOTIFY
+            cron=self.services.published_cron(),
         )
         self.recorder = Recorder(
             self._database, self.process.id, cfg.preserve_job_records, on_recorded=self._count_for_cleanup

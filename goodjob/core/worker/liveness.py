@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from goodjob.core.storage import db, store, store_operations
+from goodjob.core.storage import db, store, store_operations, store_stats
 from goodjob.core.storage.db import Database, is_connection_error
 
 log = logging.getLogger("goodjob")
@@ -30,6 +30,20 @@ HEARTBEAT_INTERVAL = 2.0
 GRACE = 5.0  # a process is dead when its lock is free and its heartbeat this stale
 RECOVERY_INTERVAL = 2.0
 ORPHAN_AGE = timedelta(hours=1)  # running jobs whose process row is gone (inline callers that died)
+
+
+def resident_kb() -> int | None:
+    """This process's resident memory in kB (Linux /proc; elsewhere the peak, from getrusage)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+    except (OSError, ValueError, IndexError):
+        try:
+            import resource
+
+            return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        except Exception:
+            return None
 
 
 def lock_key_for(process_id: UUID) -> int:
@@ -51,6 +65,7 @@ class ProcessRecord:
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
         grace: float = GRACE,
         recovery_interval: float = RECOVERY_INTERVAL,
+        cron: str | None = None,
     ) -> None:
         self.id = uuid.uuid4()
         self.lock_key = lock_key_for(self.id)
@@ -64,6 +79,7 @@ class ProcessRecord:
         self.heartbeat_interval = heartbeat_interval
         self.grace = grace
         self.recovery_interval = recovery_interval
+        self.cron = cron  # the cron entries this process schedules, as JSON, for the dashboard
         self._lock_conn: db.Connection | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -90,6 +106,7 @@ class ProcessRecord:
             execution_mode=self.execution_mode,
             now=datetime.now(UTC),
         )
+        await store_stats.process_publish(database.pool, self.id, cron=self.cron, memory_kb=resident_kb())
 
     async def _take_lock(self) -> None:
         conn = await db.connect(await self._url(), application_name="goodjob-process")
@@ -114,6 +131,8 @@ class ProcessRecord:
         if not await store.heartbeat(database.pool, self.id, datetime.now(UTC)):
             log.warning("process row %s was removed (presumed dead); registering again", self.id)
             await self._register()
+        else:
+            await store_stats.process_publish(database.pool, self.id, memory_kb=resident_kb())
         if self._on_cancelled is not None:
             # Cancels of our running jobs whose NOTIFY never came (LISTEN down, a pooler): a few
             # entries of the running-jobs index per beat.

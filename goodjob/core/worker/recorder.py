@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
 
+from goodjob.core import stats
 from goodjob.core.features import batches
-from goodjob.core.storage import store
+from goodjob.core.storage import store, store_stats
 from goodjob.core.storage.db import Connection, Database, Executor, is_connection, is_connection_error
 from goodjob.core.types import Outcome, OutcomeKind
 
@@ -154,6 +155,7 @@ class Recorder:
         kept = [o for o in outcomes if keeps_row(o, self.preserve)]
         gone = [o.job.id for o in outcomes if not keeps_row(o, self.preserve)]
         now = datetime.now(UTC)
+        lost_ids: set[UUID] = set()
         async with self._transaction(connection) as conn:
             if gone:
                 await store.delete_finished(conn, gone, self.process_id)
@@ -167,11 +169,16 @@ class Recorder:
                         "results for %s were not recorded: another process recovered them "
                         "(this process was presumed dead)", ", ".join(lost),
                     )
+                    lost_ids = {o.job.id for o in kept if o.job.id not in updated}
                     kept = [o for o in kept if o.job.id in updated]
                 if kept:
                     await store.insert_executions(conn, self.process_id, execution_columns(kept))
                 if any(o.job.batch_id is not None for o in kept):
                     await batches.after_results(conn, kept, now)  # finish batches, enqueue callbacks
+            # The Performance page's statistics, in the same transaction as the results they count.
+            await store_stats.stats_record(conn, stats.rollup(
+                (o.finished_at, o.job.queue_name, o.job.job_class, str(o.kind), o.duration_ms)
+                for o in outcomes if o.job.id not in lost_ids))
         if self.on_recorded is not None:
             self.on_recorded(outcomes)
 

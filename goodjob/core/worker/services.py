@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from goodjob.core.config import Config
 from goodjob.core.features import batches
-from goodjob.core.features.cron import CronScheduler, entries_from_config
+from goodjob.core.features.cron import CronScheduler, entries_from_config, publish_entries
 from goodjob.core.features.pauses import PauseState
 from goodjob.core.storage.db import Database, is_connection_error
 
@@ -43,6 +43,10 @@ class WorkerServices:
             if not entries:
                 log.warning("cron is enabled but no cron entries are configured (GOOD_JOB_CRON)")
         await self.pauses.refresh()
+
+    def published_cron(self) -> str | None:
+        """The cron entries this process schedules, as its process row publishes them (None: no cron)."""
+        return publish_entries(self.cron.entries) if self.cron is not None else None
 
     def start(self) -> None:
         if self.cron is not None:

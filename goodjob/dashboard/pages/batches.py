@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from goodjob.core import admin
+from goodjob.core import admin, insights
 from goodjob.core.features import batches
 from goodjob.dashboard.filters import (
     parse_uuid,
@@ -29,10 +29,11 @@ async def batches_page(request: Request) -> Response:
     after = uuid_param(request, "after")
     async with admin.reading(await dashboard_of(request).executor()) as conn:
         rows = await batches.list_batches(conn, after=after, limit=PAGE_SIZE + 1)
+        status = await insights.batch_labels(conn, rows)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     next_url = path_of(request.url_for("batches").include_query_params(after=str(rows[-1].id))) if more else None
-    return render(request, "batches.html", {"page": "batches", "batches": rows, "next_url": next_url,
+    return render(request, "batches.html", {"page": "batches", "batches": rows, "next_url": next_url, "status": status,
                                             "first_url": path_of(request.url_for("batches")) if after else None})
 
 
@@ -42,6 +43,7 @@ async def batch_page(request: Request) -> Response:
     async with admin.reading(await dashboard_of(request).executor()) as conn:
         record = await batches.find(conn, batch_id)
         jobs = await batches.jobs(conn, batch_id, after=after, limit=PAGE_SIZE + 1) if record else []
+        status = (await insights.batch_labels(conn, [record]))[record.id] if record else ""
     if record is None:
         raise HTTPException(404, f"There is no batch {batch_id}. Finished batches are cleaned up with their jobs.")
     now = datetime.now(UTC)
@@ -52,7 +54,7 @@ async def batch_page(request: Request) -> Response:
     here = request.url_for("batch", batch_id=str(batch_id))
     next_url = path_of(here.include_query_params(after=str(jobs[-1]["id"]))) if more else None
     return render(request, "batch.html", {
-        "page": "batches", "batch": record, "jobs": jobs, "next_url": next_url,
+        "page": "batches", "batch": record, "jobs": jobs, "next_url": next_url, "status": status,
         "first_url": path_of(here) if after else None,
     })
 

@@ -14,15 +14,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from goodjob import jobs as job_api
-from goodjob.core import admin
-from goodjob.core.admin import COUNT_CAP, TABS, JobPage
-from goodjob.core.errors import JobNotFoundError, JobStateError
+from goodjob.core import admin, insights
+from goodjob.core.admin import COUNT_CAP, SEARCH_WINDOW, TABS, JobPage
+from goodjob.core.errors import GoodJobError, JobNotFoundError, JobStateError
 from goodjob.core.operations import actions
 from goodjob.core.operations.records import Filter
 from goodjob.core.progress import Meter
 from goodjob.core.storage.db import PostgresError
 from goodjob.dashboard.filters import (
     ACTIONS,
+    PAGE_SIZES,
     BadRequest,
     format_cursor,
     parse_action,
@@ -46,7 +47,9 @@ from goodjob.dashboard.render import (
 log = logging.getLogger("goodjob.dashboard")
 
 #: Single-job actions that need a confirmation (bulk actions always do).
-CONFIRM = ("discard", "delete")
+CONFIRM = ("discard", "delete", "cancel")
+#: The exact count a bulk confirmation shows may take this long (it is asked for once, on purpose).
+EXACT_COUNT_MS = 15_000
 
 
 async def jobs(request: Request) -> Response:
@@ -58,7 +61,7 @@ async def jobs(request: Request) -> Response:
         try:
             async with conn.transaction():
                 page = await admin.list_jobs(conn, query.filter, after=query.after, before=query.before,
-                                             limit=query.limit, now=now)
+                                             limit=query.limit, now=now, search_window=SEARCH_WINDOW)
         except PostgresError as err:
             if not admin.is_timeout(err):
                 raise
@@ -66,11 +69,20 @@ async def jobs(request: Request) -> Response:
             notice = ("The search took too long and was stopped. A search reads every job of the tab "
                       "until a page is full: narrow it with a state, queue or class, or search for a job id.")
         counts = await admin.count_tabs(conn, query.filter, now=now)
-        queue_names = await admin.queue_names(conn)
+        sizes = await insights.tab_sizes(conn, query.filter, counts, now=now)
+        queue_choices = await insights.filter_choices(conn, "queue_name", extra=await admin.queue_names(conn))
+        class_choices = await insights.filter_choices(conn, "job_class",
+                                                      extra=sorted(await insights.known_job_classes(conn, now=now)))
     f = query.filter
+    if page.searched:
+        notice = (f"Searched the next {page.searched:,} jobs of this tab: {len(page.jobs)} match. A search reads "
+                  "jobs one by one, so it stops there; “Older ›” searches the next ones (or narrow it by queue, "
+                  "class or label).")
     return render(request, "jobs.html", {
         "page": "jobs", "query": query, "filter": f, "tabs": TABS, "counts": counts, "jobs": page.jobs,
-        "notice": notice, "cap": COUNT_CAP, "queue_names": queue_names,
+        "notice": notice, "cap": COUNT_CAP, "queue_choices": queue_choices, "class_choices": class_choices,
+        "sizes": sizes, "page_sizes": PAGE_SIZES, "live_hold": f.filtered, "searched": page.searched,
+        "order_url": _page_url(request, query, order="desc" if f.ascending else "asc"),
         "next_url": _page_url(request, query, after=format_cursor(page.next)) if page.next else None,
         "prev_url": _page_url(request, query, before=format_cursor(page.prev)) if page.prev else None,
         "first_url": _page_url(request, query) if query.after or query.before else None,
@@ -89,7 +101,19 @@ async def job(request: Request) -> Response:
         raise HTTPException(404, f"There is no job {job_id}. It may have been deleted, or cleaned up "
                                  "after it finished (preserve_job_records).")
     available = [a for a, statuses in ACTIONS.items() if detail["status"] in statuses]
+    if detail["status"] == "running":
+        available.append("cancel")
     return render(request, "job.html", {"page": "jobs", "job": detail, "available": available})
+
+
+async def _cancel(request: Request, job_id: Any, target: str) -> Response:
+    try:
+        await job_api.cancel(job_id, database=await dashboard_of(request).executor())
+    except GoodJobError as err:
+        flash(request, f"Job {short_id(job_id)} was not cancelled: {err}", "error")
+    else:
+        flash(request, f"Job {short_id(job_id)}: cancel requested; its worker stops it and discards it.")
+    return RedirectResponse(target, status_code=303)
 
 
 def _page_url(request: Request, query: Any, **cursor: str) -> str:
@@ -100,13 +124,15 @@ async def job_action(request: Request) -> Response:
     form = await read_form(request)
     action = request.path_params["action"]
     job_id = parse_uuid(request.path_params["job_id"])
-    if action not in ACTIONS or job_id is None:
+    if (action not in ACTIONS and action != "cancel") or job_id is None:
         raise HTTPException(404)
     job_path = path_of(request.url_for("job", job_id=str(job_id)))
     default = path_of(request.url_for("jobs")) if action == "delete" else job_path
     target = safe_next(form.get("next"), request.scope.get("root_path", ""), default)
     if action in CONFIRM and form.get("confirmed") != "1":
         return confirm_page(request, form, f"{ACTION_LABELS[action]} job {job_id}?", target)
+    if action == "cancel":
+        return await _cancel(request, job_id, target)
     dashboard = dashboard_of(request)
     ex = await dashboard.executor()
     try:
@@ -148,13 +174,21 @@ async def bulk(request: Request) -> Response:
     else:
         until = parse_time(text_of(form.get("until")), "until")
         if form.get("confirmed") != "1" or until is None:
-            ex = await dashboard.executor()
-            async with admin.reading(ex) as conn:
-                counts = await admin.count_tabs(conn, query.filter)
-            count = counts[query.filter.state]
-            amount = "every job" if count.n is None else f"all {count.n:,}{'+' if count.capped else ''} jobs"
+            # The one confirmation (no script dialog before it): the exact number, counted now, of the
+            # jobs created up to this moment that the action will consider.
+            until = datetime.now(UTC)
+            n: int | None
+            try:
+                async with admin.reading(await dashboard.executor(), timeout_ms=EXACT_COUNT_MS) as conn:
+                    n = await insights.exact_count(conn, query.filter, created_before=until)
+            except PostgresError as err:
+                if not admin.is_timeout(err):
+                    raise
+                n = None
+            amount = (f"every job (too many to count in {EXACT_COUNT_MS // 1000} s)" if n is None
+                      else f"{jobs_text(n)}" if n == 1 else f"all {n:,} jobs")
             return confirm_page(request, form, f"{label} {amount} matching this filter?", target,
-                            until=datetime.now(UTC).isoformat(), filter_text=describe_filter(query.filter))
+                                until=until.isoformat(), filter_text=describe_filter(query.filter))
         meter = Meter(f"dashboard: {action} all matching jobs", unit="jobs", log=log)
         f = query.filter
         result = await actions.apply_matching(

@@ -6,7 +6,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from goodjob.core import admin
+from goodjob.core import admin, insights
 from goodjob.core.admin import COUNT_CAP
 from goodjob.dashboard.filters import (
     BadRequest,
@@ -25,7 +25,9 @@ async def queues(request: Request) -> Response:
     dashboard = dashboard_of(request)
     async with admin.reading(await dashboard.executor()) as conn:
         rows = await admin.queues(conn)
-    return render(request, "queues.html", {"page": "queues", "queues": rows, "cap": COUNT_CAP})
+        await insights.settle_queue_sizes(conn, rows, COUNT_CAP)
+        figures = await insights.queue_figures(conn)
+    return render(request, "queues.html", {"page": "queues", "queues": rows, "cap": COUNT_CAP, "figures": figures})
 
 
 async def queue_action(request: Request) -> Response:

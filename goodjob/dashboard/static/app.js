@@ -66,11 +66,40 @@
     form.appendChild(input);
   });
 
+  // --- sorting the rows of this page (the time column sorts every page, on the server) ----------
+  document.addEventListener("click", function (event) {
+    var th = event.target.closest && event.target.closest("table[data-sortable] th[data-sort]");
+    if (!th) return;
+    var table = th.closest("table"), body = table.tBodies[0];
+    var index = Array.prototype.indexOf.call(th.parentNode.children, th);
+    var descending = th.getAttribute("aria-sort") === "ascending";
+    table.querySelectorAll("th[data-sort]").forEach(function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", descending ? "descending" : "ascending");
+    var numeric = th.getAttribute("data-sort") === "num";
+    var rows = Array.prototype.slice.call(body.rows).filter(function (r) { return r.cells.length > index; });
+    rows.sort(function (a, b) {
+      var x = a.cells[index].getAttribute("data-value") || a.cells[index].textContent;
+      var y = b.cells[index].getAttribute("data-value") || b.cells[index].textContent;
+      var c = numeric ? (parseFloat(x) || 0) - (parseFloat(y) || 0) : x.localeCompare(y);
+      return descending ? -c : c;
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+  });
+
   // --- live updates ---------------------------------------------------------------------------
+  // Every few seconds (data-live-interval) the page asks for itself with If-None-Match: the server
+  // answers 304 from a digest of the tables when nothing changed, so an idle page costs a few index
+  // probes and no rendering. A 200 replaces the [data-live] regions in place (counts, rows). A NOTIFY
+  // (server-sent "change" event: an enqueue, a retry, a pause) asks at once. A slow page backs off;
+  // search and filter results (data-live-hold) are never replaced by themselves: a note offers to.
   var eventsUrl = document.body.getAttribute("data-events");
+  var baseInterval = parseInt(document.body.getAttribute("data-live-interval") || "5000", 10) || 5000;
+  var hold = document.body.hasAttribute("data-live-hold");
   var toggle = document.getElementById("live-toggle");
   var paused = store("goodjob-live") === "paused";
-  var inFlight = false, pending = false, pollTimer = null, source = null;
+  var inFlight = false, pending = false, source = null, timer = null, recheck = false;
+  var etag = document.body.getAttribute("data-etag") || null;
+  var interval = baseInterval;
 
   function busy() {
     if (document.hidden) return true;
@@ -80,28 +109,61 @@
     return document.querySelector("[data-hold-when-selected]") !== null && selectedBoxes().length > 0;
   }
 
-  function refresh() {
-    if (paused) return;
-    if (busy() || inFlight) { pending = true; return; }
+  function stamp(id, date) {
+    var node = document.getElementById(id);
+    if (node) node.textContent = date;
+  }
+
+  function schedule() {
+    if (timer) window.clearTimeout(timer);
+    timer = window.setTimeout(function () { refresh(false); }, interval);
+  }
+
+  function refresh(force) {
+    if (paused) { schedule(); return; }
+    if (busy() || inFlight) { pending = true; schedule(); return; }
     inFlight = true; pending = false;
-    fetch(window.location.href, { headers: { "X-GoodJob-Live": "1" }, credentials: "same-origin", cache: "no-store" })
+    if (hold && !document.getElementById("live-stale").hidden) return;  // already told: stop asking
+    var headers = { "X-GoodJob-Live": hold ? "check" : "1" };
+    if (etag && !force) headers["If-None-Match"] = etag;
+    var started = Date.now();
+    fetch(window.location.href, { headers: headers, credentials: "same-origin", cache: "no-store" })
       .then(function (response) {
+        var took = Date.now() - started;
+        // Back off when the page is slow to build: never ask more often than 10x its cost.
+        interval = Math.min(Math.max(baseInterval, took * 10), 60000);
+        var checked = new Date().toISOString().substr(11, 8);
+        if (response.status === 304) {
+          stamp("live-checked", " · checked " + checked + ", no changes");
+          if (recheck) { recheck = false; window.setTimeout(function () { refresh(false); }, 1500); }
+          return null;
+        }
+        recheck = false;
         if (!response.ok || response.redirected) throw new Error("status " + response.status);
+        if (hold || response.status === 204) {
+          var note = document.getElementById("live-stale");
+          if (note) note.hidden = false;
+          stamp("live-checked", " · checked " + checked);
+          return null;
+        }
+        etag = response.headers.get("ETag");
         return response.text();
       })
       .then(function (html) {
+        if (html === null || html === undefined) return;
         var doc = new DOMParser().parseFromString(html, "text/html");
         document.querySelectorAll("[data-live][id]").forEach(function (node) {
           var fresh = doc.getElementById(node.id);
           if (fresh) node.replaceWith(document.importNode(fresh, true));
         });
-        var stamp = doc.getElementById("updated-at"), here = document.getElementById("updated-at");
-        if (stamp && here) here.replaceWith(document.importNode(stamp, true));
+        var fresh = doc.getElementById("updated-at"), here = document.getElementById("updated-at");
+        if (fresh && here) here.replaceWith(document.importNode(fresh, true));
+        stamp("live-checked", "");
         updateSelection();
         document.dispatchEvent(new CustomEvent("goodjob:refreshed"));
       })
-      .catch(function () { /* keep the page as it is; the next event tries again */ })
-      .then(function () { inFlight = false; });
+      .catch(function () { interval = Math.min(interval * 2, 60000); })
+      .then(function () { inFlight = false; schedule(); });
   }
 
   function showLive(mode) {
@@ -109,27 +171,18 @@
     toggle.hidden = false;
     toggle.setAttribute("aria-pressed", paused ? "false" : "true");
     toggle.classList.toggle("offline", mode === "polling");
-    toggle.querySelector(".live-label").textContent = paused ? "Paused" : (mode === "polling" ? "Polling" : "Live");
-  }
-
-  function startPolling() {
-    if (source) { source.close(); source = null; }
-    if (!pollTimer) pollTimer = window.setInterval(refresh, 5000);
-    showLive("polling");
+    toggle.querySelector(".live-label").textContent = paused ? "Paused" : "Live";
   }
 
   function connect() {
-    if (!eventsUrl) return;
-    if (!window.EventSource) { startPolling(); return; }
-    var opened = 0;
+    if (!eventsUrl || !window.EventSource) return;
     source = new EventSource(eventsUrl);
-    source.addEventListener("open", function () { opened += 1; if (opened > 1) refresh(); showLive("live"); });
-    source.addEventListener("change", refresh);
-    source.addEventListener("tick", refresh);
+    // A NOTIFY (an enqueue, a retry, a pause) may come before Postgres's row counters move: ask at
+    // once, and if that is still "not modified", once more a little later.
+    source.addEventListener("change", function () { recheck = true; refresh(false); });
     source.addEventListener("error", function () {
-      // A stream that ends is reopened by the browser (readyState CONNECTING); one that cannot be
-      // opened at all (an error page, a proxy) is CLOSED: poll instead.
-      if (source && source.readyState === EventSource.CLOSED) startPolling();
+      // A stream that cannot be opened at all (an error page, a proxy) is CLOSED: the checks go on.
+      if (source && source.readyState === EventSource.CLOSED) { source.close(); source = null; showLive("polling"); }
     });
   }
 
@@ -137,13 +190,15 @@
     toggle.addEventListener("click", function () {
       paused = !paused;
       store("goodjob-live", paused ? "paused" : null);
-      showLive(pollTimer ? "polling" : "live");
-      if (!paused) refresh();
+      showLive(source ? "live" : "polling");
+      if (!paused) refresh(false);
     });
   }
-  document.addEventListener("visibilitychange", function () { if (!document.hidden && pending) refresh(); });
-  document.addEventListener("focusout", function () { if (pending) window.setTimeout(refresh, 50); });
-  document.addEventListener("toggle", function () { if (pending) refresh(); }, true);
+  document.addEventListener("visibilitychange", function () { if (!document.hidden && pending) refresh(false); });
+  document.addEventListener("focusout", function () { if (pending) window.setTimeout(function () { refresh(false); }, 50); });
+  document.addEventListener("toggle", function () { if (pending) refresh(false); }, true);
+  var reload = document.getElementById("live-reload");
+  if (reload) reload.addEventListener("click", function (event) { event.preventDefault(); window.location.reload(); });
 
   window.addEventListener("pageshow", function () {
     document.querySelectorAll("form input:disabled[name]").forEach(function (input) {
@@ -153,5 +208,5 @@
 
   showTheme();
   updateSelection();
-  if (eventsUrl) { showLive("live"); connect(); }
+  if (eventsUrl) { showLive("live"); connect(); schedule(); }
 })();

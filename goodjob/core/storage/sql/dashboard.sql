@@ -33,7 +33,8 @@ SELECT set_config('enable_sort', CASE WHEN $1::bool THEN 'off' ELSE 'on' END, tr
 -- name: dashboard_jobs_desc
 SELECT id, queue_name, priority, job_class, state, scheduled_at, performed_at, finished_at,
        left(error, 300) AS error, error_event, executions_count, created_at,
-       left(serialized_params::text, 300) AS params,
+       left(serialized_params::text, 300) AS params, left((serialized_params -> 'args')::text, 400) AS args_json,
+       left((serialized_params -> 'kwargs')::text, 400) AS kwargs_json, labels, cron_key, batch_id, locked_by_id,
        CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END AS sort_at
 FROM good_jobs
 WHERE (($1 = 'scheduled' AND state = 'queued' AND error IS NULL AND scheduled_at > $2)
@@ -48,15 +49,19 @@ WHERE (($1 = 'scheduled' AND state = 'queued' AND error IS NULL AND scheduled_at
        OR (CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id) < ($7, $8::uuid))
   AND ($10::timestamptz IS NULL OR created_at <= $10)
   AND ($11::text IS NULL OR labels @> ARRAY[$11::text])
-  AND ($12::uuid IS NULL OR batch_id = $12)
-  AND ($13::text IS NULL OR cron_key = $13)
+  AND ($12::text IS NULL OR cron_key = $12)
+  AND ($13::uuid IS NULL OR batch_id = $13)
+  AND ($14::uuid IS NULL OR locked_by_id = $14)
+  AND ($15::timestamptz IS NULL
+       OR (CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id) >= ($15, $16::uuid))
 ORDER BY CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END DESC, id DESC
-LIMIT $9;
+LIMIT $9 OFFSET $17;
 
 -- name: dashboard_jobs_asc
 SELECT id, queue_name, priority, job_class, state, scheduled_at, performed_at, finished_at,
        left(error, 300) AS error, error_event, executions_count, created_at,
-       left(serialized_params::text, 300) AS params,
+       left(serialized_params::text, 300) AS params, left((serialized_params -> 'args')::text, 400) AS args_json,
+       left((serialized_params -> 'kwargs')::text, 400) AS kwargs_json, labels, cron_key, batch_id, locked_by_id,
        CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END AS sort_at
 FROM good_jobs
 WHERE (($1 = 'scheduled' AND state = 'queued' AND error IS NULL AND scheduled_at > $2)
@@ -71,10 +76,13 @@ WHERE (($1 = 'scheduled' AND state = 'queued' AND error IS NULL AND scheduled_at
        OR (CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id) > ($7, $8::uuid))
   AND ($10::timestamptz IS NULL OR created_at <= $10)
   AND ($11::text IS NULL OR labels @> ARRAY[$11::text])
-  AND ($12::uuid IS NULL OR batch_id = $12)
-  AND ($13::text IS NULL OR cron_key = $13)
+  AND ($12::text IS NULL OR cron_key = $12)
+  AND ($13::uuid IS NULL OR batch_id = $13)
+  AND ($14::uuid IS NULL OR locked_by_id = $14)
+  AND ($15::timestamptz IS NULL
+       OR (CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id) <= ($15, $16::uuid))
 ORDER BY CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id
-LIMIT $9;
+LIMIT $9 OFFSET $17;
 
 -- name: dashboard_all_jobs_desc
 -- The "all" tab merges one (state, created_at, id) index scan per state, each stopping at the limit,
@@ -85,7 +93,8 @@ FROM unnest(ARRAY['queued', 'running', 'succeeded', 'discarded']) AS s(state)
 CROSS JOIN LATERAL (
     SELECT id, queue_name, priority, job_class, state, scheduled_at, performed_at, finished_at,
            left(error, 300) AS error, error_event, executions_count, created_at,
-           left(serialized_params::text, 300) AS params
+           left(serialized_params::text, 300) AS params, left((serialized_params -> 'args')::text, 400) AS args_json,
+           left((serialized_params -> 'kwargs')::text, 400) AS kwargs_json, labels, cron_key, batch_id, locked_by_id
     FROM good_jobs
     WHERE state = s.state
       AND ($1::text IS NULL OR queue_name = $1)
@@ -95,13 +104,15 @@ CROSS JOIN LATERAL (
       AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6::uuid))
       AND ($8::timestamptz IS NULL OR created_at <= $8)
       AND ($9::text IS NULL OR labels @> ARRAY[$9::text])
-      AND ($10::uuid IS NULL OR batch_id = $10)
-      AND ($11::text IS NULL OR cron_key = $11)
+      AND ($10::text IS NULL OR cron_key = $10)
+      AND ($11::uuid IS NULL OR batch_id = $11)
+      AND ($12::uuid IS NULL OR locked_by_id = $12)
+      AND ($13::timestamptz IS NULL OR (created_at >= $13 AND (created_at, id) >= ($13, $14::uuid)))
     ORDER BY created_at DESC, id DESC
-    LIMIT $7
+    LIMIT $7::int + $15::int
 ) AS j
 ORDER BY j.created_at DESC, j.id DESC
-LIMIT $7;
+LIMIT $7 OFFSET $15;
 
 -- name: dashboard_all_jobs_asc
 SELECT j.*, j.created_at AS sort_at
@@ -109,7 +120,8 @@ FROM unnest(ARRAY['queued', 'running', 'succeeded', 'discarded']) AS s(state)
 CROSS JOIN LATERAL (
     SELECT id, queue_name, priority, job_class, state, scheduled_at, performed_at, finished_at,
            left(error, 300) AS error, error_event, executions_count, created_at,
-           left(serialized_params::text, 300) AS params
+           left(serialized_params::text, 300) AS params, left((serialized_params -> 'args')::text, 400) AS args_json,
+           left((serialized_params -> 'kwargs')::text, 400) AS kwargs_json, labels, cron_key, batch_id, locked_by_id
     FROM good_jobs
     WHERE state = s.state
       AND ($1::text IS NULL OR queue_name = $1)
@@ -119,13 +131,15 @@ CROSS JOIN LATERAL (
       AND ($5::timestamptz IS NULL OR (created_at, id) > ($5, $6::uuid))
       AND ($8::timestamptz IS NULL OR created_at <= $8)
       AND ($9::text IS NULL OR labels @> ARRAY[$9::text])
-      AND ($10::uuid IS NULL OR batch_id = $10)
-      AND ($11::text IS NULL OR cron_key = $11)
+      AND ($10::text IS NULL OR cron_key = $10)
+      AND ($11::uuid IS NULL OR batch_id = $11)
+      AND ($12::uuid IS NULL OR locked_by_id = $12)
+      AND ($13::timestamptz IS NULL OR (created_at <= $13 AND (created_at, id) <= ($13, $14::uuid)))
     ORDER BY created_at, id
-    LIMIT $7
+    LIMIT $7::int + $15::int
 ) AS j
 ORDER BY j.created_at, j.id
-LIMIT $7;
+LIMIT $7 OFFSET $15;
 
 -- name: dashboard_count_jobs
 -- One tab's count, exact up to $7 rows and capped there: an index-only scan of at most $7 entries.
@@ -140,8 +154,9 @@ SELECT count(*) AS n FROM (
       AND ($5::uuid IS NULL OR id = $5)
       AND ($6::text IS NULL OR serialized_params::text ILIKE $6 OR error ILIKE $6 OR id::text ILIKE $6)
       AND ($8::text IS NULL OR labels @> ARRAY[$8::text])
-      AND ($9::uuid IS NULL OR batch_id = $9)
-      AND ($10::text IS NULL OR cron_key = $10)
+      AND ($9::text IS NULL OR cron_key = $9)
+      AND ($10::uuid IS NULL OR batch_id = $10)
+      AND ($11::uuid IS NULL OR locked_by_id = $11)
     LIMIT $7
 ) AS capped;
 
@@ -213,9 +228,10 @@ ORDER BY q.name;
 
 -- name: dashboard_processes
 SELECT p.id, p.hostname, p.pid, p.queues, p.max_threads, p.execution_mode, p.started_at, p.heartbeat_at,
+       p.memory_kb, p.cron IS NOT NULL AS cron,
        (SELECT count(*) FROM good_jobs AS j WHERE j.state = 'running' AND j.locked_by_id = p.id) AS running
 FROM good_job_processes AS p
-ORDER BY p.started_at, p.id;
+ORDER BY p.hostname, p.pid, p.id;
 
 -- name: dashboard_get_setting
 SELECT value::text AS value FROM good_job_settings WHERE key = $1;

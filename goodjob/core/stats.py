@@ -1,0 +1,143 @@
+"""Execution statistics: the duration bins the recorder counts into and the figures read back.
+
+The recorder adds every attempt to ``good_job_stats`` (one row per hour, queue, job class and
+duration bin). Bins are quarter powers of two from 0.1 ms, so a percentile read from them is within
+about 9% of the exact value (the bin's geometric middle is reported), and a week of a queue with ten
+job classes is a few thousand rows however many jobs ran: the Performance page stays cheap at any
+volume, and jobs whose rows are deleted when they finish (``preserve_job_records``) are counted too.
+This module is pure (no database), shared by the worker that writes and the dashboard that reads.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+__all__ = ["FAILURES", "WINDOWS", "Figures", "bin_of", "bin_value", "hour_of", "summarize"]
+
+BASE_MS = 0.1
+PER_DOUBLING = 4
+MAX_BIN = 32 * PER_DOUBLING  # 0.1 ms x 2^32: five days
+#: Outcomes that count as failures in the failure rate (handled errors and throttles do not).
+FAILURES = frozenset({"retried", "discarded", "interrupted"})
+#: Attempts that are not executions at all (a perform limit refused the job before it ran).
+NOT_COUNTED = frozenset({"throttled"})
+#: The Performance page's windows: name -> length.
+WINDOWS: dict[str, timedelta] = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+
+
+def bin_of(duration_ms: float) -> int:
+    if not duration_ms or duration_ms <= BASE_MS or math.isnan(duration_ms):
+        return 0
+    return min(MAX_BIN, int(math.log2(duration_ms / BASE_MS) * PER_DOUBLING))
+
+
+def bin_value(b: int) -> float:
+    """The geometric middle of bin ``b``, in milliseconds."""
+    return float(BASE_MS * 2 ** ((b + 0.5) / PER_DOUBLING)) if b > 0 else BASE_MS / 2
+
+
+def hour_of(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def day_of(at: datetime) -> datetime:
+    """The UTC midnight at or before ``at``."""
+    return at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def rollup(rows: Iterable[tuple[datetime, str, str, str, float]]) -> list[tuple[Any, ...]]:
+    """(finished_at, queue, class, outcome, duration_ms) per attempt -> rows to add, in key order:
+    (span, hour, queue, class, bin, executions, failures, duration sum, duration max), once per hour
+    (span 1) and once per day (span 24)."""
+    acc: dict[tuple[int, datetime, str, str, int], list[float]] = {}
+    for finished_at, queue, job_class, outcome, ms in rows:
+        if outcome in NOT_COUNTED:
+            continue
+        ms = max(float(ms or 0.0), 0.0)
+        b = bin_of(ms)
+        for key in ((1, hour_of(finished_at), queue, job_class, b), (24, day_of(finished_at), queue, job_class, b)):
+            a = acc.setdefault(key, [0, 0, 0.0, 0.0])
+            a[0] += 1
+            a[1] += outcome in FAILURES
+            a[2] += ms
+            a[3] = max(a[3], ms)
+    return [(*key, int(a[0]), int(a[1]), a[2], a[3]) for key, a in sorted(acc.items())]
+
+
+@dataclass
+class Figures:
+    """One row of the Performance page: a job class, a queue, or a queue and class."""
+
+    name: str
+    executions: int = 0
+    failures: int = 0
+    duration_sum: float = 0.0
+    duration_max: float = 0.0
+    bins: dict[int, int] = field(default_factory=dict)
+    seconds: float = 1.0  # the length of the window the figures cover
+
+    @property
+    def failure_rate(self) -> float:
+        return self.failures / self.executions if self.executions else 0.0
+
+    @property
+    def per_minute(self) -> float:
+        return self.executions * 60 / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def mean_ms(self) -> float | None:
+        return self.duration_sum / self.executions if self.executions else None
+
+    def percentile(self, q: float) -> float | None:
+        total = sum(self.bins.values())
+        if not total:
+            return None
+        rank = q * total
+        seen = 0
+        for b in sorted(self.bins):
+            seen += self.bins[b]
+            if seen >= rank:
+                return min(bin_value(b), self.duration_max)
+        return self.duration_max
+
+    @property
+    def p50(self) -> float | None:
+        return self.percentile(0.5)
+
+    @property
+    def p95(self) -> float | None:
+        return self.percentile(0.95)
+
+
+SORTS = ("name", "executions", "failure_rate", "p50", "p95", "max", "per_minute")
+
+
+def summarize(rows: Sequence[Mapping[str, Any]], key: str, seconds: float) -> dict[str, Figures]:
+    """Rows of (key column, bin, executions, failures, duration_ms_sum, duration_ms_max) -> Figures."""
+    out: dict[str, Figures] = {}
+    for r in rows:
+        name = str(r[key])
+        f = out.get(name)
+        if f is None:
+            f = out[name] = Figures(name, seconds=seconds)
+        f.executions += int(r["executions"])
+        f.failures += int(r["failures"])
+        f.duration_sum += float(r["duration_ms_sum"])
+        f.duration_max = max(f.duration_max, float(r["duration_ms_max"]))
+        f.bins[int(r["bin"])] = f.bins.get(int(r["bin"]), 0) + int(r["executions"])
+    return out
+
+
+def sort_figures(figures: Iterable[Figures], by: str, descending: bool) -> list[Figures]:
+    def value(f: Figures) -> Any:
+        if by == "name":
+            return f.name
+        if by == "max":
+            return f.duration_max
+        v = getattr(f, by)
+        return -1.0 if v is None else v
+    return sorted(figures, key=value, reverse=descending)
