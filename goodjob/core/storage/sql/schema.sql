@@ -257,4 +257,11 @@ CREATE TABLE good_job_cron_entries (
 -- The dashboard's label filter (labels @> ARRAY[...]). Partial: unlabelled jobs pay nothing.
 CREATE INDEX good_jobs_labels ON good_jobs USING gin (labels) WHERE labels IS NOT NULL;
 INSERT INTO good_job_schema_migrations (version, name) VALUES (4, 'cron_batches_labels') ON CONFLICT DO NOTHING;
+
+-- migration 0005_return_values
+-- goodjob schema, version 5: the return value of jobs that keep one (Django tasks, goodjob/django/).
+-- `json` rather than `jsonb`: it keeps the text as written (object key order included), and the
+-- value is only ever read back whole, never queried into. NULL for every other job.
+ALTER TABLE good_jobs ADD COLUMN return_value json;
+INSERT INTO good_job_schema_migrations (version, name) VALUES (5, 'return_values') ON CONFLICT DO NOTHING;
 COMMIT;
