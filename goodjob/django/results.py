@@ -109,6 +109,8 @@ def build(backend: Any, row: Any, executions: list[Any], return_value: str | Non
     task = _as_enqueued(task, row, meta)
     errors, workers = [], []
     for e in executions:
+        if e["outcome"] == "throttled":
+            continue  # a perform limit turned it away before it ran: not an attempt
         workers.append(str(e["process_id"]) if e["process_id"] is not None else INTERRUPTED_WORKER)
         if e["outcome"] != "succeeded" and (e["error_class"] or e["error"]):
             errors.append(TaskError(exception_class_path=_class_path(e["error_class"]),

@@ -230,3 +230,13 @@ def test_supports_flags_are_truthful(dj: str) -> None:
     tasks = {"default": {"BACKEND": "goodjob.django.GoodJobBackend", "OPTIONS": {"preserve_job_records": False}}}
     with override_settings(TASKS=tasks):
         assert task_backends["default"].supports_get_result is False  # finished rows are deleted
+
+
+def test_inline_execution_mode_runs_the_task_inside_enqueue(dj: str) -> None:
+    from django.test.utils import override_settings
+    from djproject.tasks import add
+
+    tasks = {"default": {"BACKEND": "goodjob.django.GoodJobBackend", "OPTIONS": {"execution_mode": "inline"}}}
+    with override_settings(TASKS=tasks):
+        result = add.enqueue(4, 5)
+        assert add.get_result(result.id).return_value == 9
