@@ -17,11 +17,12 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
 from goodjob.core import registry
-from goodjob.core.features.concurrency import Concurrency
+from goodjob.core.features.concurrency_rules import Concurrency
 from goodjob.core.policy import Rule
 from goodjob.core.types import ClaimedJob
-from goodjob.django.compat import Task, TaskError, TaskResult, TaskResultStatus, normalize, task_finished, task_started
+from goodjob.django.compat import Task, TaskError, TaskResultStatus, normalize, task_finished, task_started
 from goodjob.django.errors import UnstorableResult
+from goodjob.django.lookup import resolve_task
 from goodjob.job import Job
 
 F = TypeVar("F")
@@ -82,16 +83,6 @@ class GoodJobTask(Task):
     def __post_init__(self) -> None:
         super().__post_init__()
         job_class_for(self)
-
-
-def resolve_task(path: str) -> Any:
-    """The Task object a module defines at ``path`` (``myapp.tasks.send_email``)."""
-    from django.utils.module_loading import import_string
-
-    found = import_string(path)
-    if not isinstance(found, Task):
-        raise LookupError(f"{path!r} is {type(found).__name__}, not a Django task (@task)")
-    return found
 
 
 class DjangoTaskJob(Job):
@@ -232,4 +223,4 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-__all__ = ["DjangoTaskJob", "GoodJobTask", "TaskResult", "goodjob_options", "job_class_for", "resolve_task"]
+__all__ = ["DjangoTaskJob", "GoodJobTask", "goodjob_options", "job_class_for"]

@@ -33,7 +33,8 @@ from goodjob.django.compat import (
 )
 from goodjob.django.errors import EnqueueRefused, InvalidGoodJobTask, UnserializableArguments
 from goodjob.django.options import BackendOptions, apply, parse_options
-from goodjob.job import ConfiguredJob, PendingJob, _enqueue
+from goodjob.job import ConfiguredJob
+from goodjob.pending import PendingJob, enqueue_one
 
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
@@ -103,7 +104,7 @@ class GoodJobBackend(BaseTaskBackend):
 
             transaction.on_commit(lambda: self._write_sync(pending, result), using=self.goodjob_options.database)
         else:
-            self._written(await _enqueue(pending), pending, result)
+            self._written(await enqueue_one(pending), pending, result)
         return result
 
     def _in_transaction(self) -> bool:
@@ -168,7 +169,7 @@ class GoodJobBackend(BaseTaskBackend):
     def _write_sync(self, pending: PendingJob, result: Any) -> None:
         from goodjob.core.runtime import get_runtime
 
-        self._written(get_runtime().run_sync(lambda: _enqueue(pending)), pending, result)
+        self._written(get_runtime().run_sync(lambda: enqueue_one(pending)), pending, result)
 
     def _written(self, enqueued: Enqueued, pending: PendingJob, result: Any) -> None:
         if not enqueued:

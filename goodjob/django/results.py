@@ -38,6 +38,7 @@ from goodjob.django.compat import (
     TaskResultStatus,
 )
 from goodjob.django.errors import GoodJobResultDoesNotExist
+from goodjob.django.lookup import resolve_task
 
 _STATUS = {
     "queued": TaskResultStatus.READY,
@@ -94,8 +95,6 @@ async def running_result(backend: Any, claimed: ClaimedJob) -> Any:
 
 
 def build(backend: Any, row: Any, executions: list[Any], return_value: str | None) -> Any:
-    from goodjob.django.adapter import resolve_task
-
     path = row["job_class"]
     try:
         task = resolve_task(path)

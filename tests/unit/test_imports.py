@@ -36,6 +36,10 @@ CONFINED = {
     "asyncpg": ("goodjob.core.storage.db",),
     "starlette": ("goodjob.dashboard", "goodjob.demo.web"),
     "jinja2": ("goodjob.dashboard",),
+    # Django is optional (the `django` extra): only the Tasks backend package imports it.
+    "django": ("goodjob.django",),
+    "django_tasks": ("goodjob.django",),
+    "asgiref": ("goodjob.django",),
 }
 
 
