@@ -1,4 +1,4 @@
-"""Django settings of bench/django_tasks.py (database from GOODJOB_BENCH_DJANGO_DB, a URL)."""
+"""Django settings of bench/django_backend.py (database from GOODJOB_BENCH_DJANGO_DB, a URL)."""
 
 from __future__ import annotations
 

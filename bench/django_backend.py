@@ -1,6 +1,6 @@
 """Django Tasks on goodjob: enqueue rate through Django's API, drain rate of no-op tasks.
 
-    .venv/bin/python bench/django_tasks.py [--jobs 5000] [--enqueues 2000] [--runs 3]
+    .venv/bin/python bench/django_backend.py [--jobs 5000] [--enqueues 2000] [--runs 3]
 
 Enqueue: ``task.enqueue()`` from plain sync code (autocommit), one row + NOTIFY each. Drain: one
 `goodjob start --max-threads 10` under DJANGO_SETTINGS_MODULE, rows inserted beforehand, time from
