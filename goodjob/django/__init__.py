@@ -1,7 +1,7 @@
 """goodjob as a backend of Django's Tasks framework (``django.tasks``, or the ``django-tasks``
 backport on Django < 6): ``TASKS = {"default": {"BACKEND": "goodjob.django.GoodJobBackend"}}``.
 
-The only part of goodjob that imports Django (install ``goodjob[django]``).
+The only part of goodjob that imports Django (install ``goodjob-pg[django]``).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ def setup() -> None:
     except ImportError:
         raise ConfigurationError(
             f"DJANGO_SETTINGS_MODULE={module!r} is set but Django is not installed; "
-            "pip install 'goodjob[django]' (or unset DJANGO_SETTINGS_MODULE)"
+            "pip install 'goodjob-pg[django]' (or unset DJANGO_SETTINGS_MODULE)"
         ) from None
     from django.core.exceptions import ImproperlyConfigured
 
