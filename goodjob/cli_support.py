@@ -175,13 +175,23 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def prepare(imports: tuple[str, ...], log_level: str | None, show_traceback: bool, default_level: str) -> None:
-    """Logging, then the app's modules: both before anything touches a database."""
+    """Logging, then a Django project's setup, then the app's modules: before any database work."""
 
     def setup() -> None:
         setup_logging(log_level, default_level)
+        setup_django()
         import_modules(imports)
 
     run(setup, show_traceback=show_traceback)
+
+
+def setup_django() -> None:
+    """With DJANGO_SETTINGS_MODULE set: django.setup() once, and the TASKS' GoodJobBackend OPTIONS
+    become goodjob settings (goodjob/django/worker.py; the only place the CLI reaches Django)."""
+    if os.environ.get("DJANGO_SETTINGS_MODULE"):
+        from goodjob.django.worker import setup
+
+        setup()
 
 
 class CommandGroup(click.Group):

@@ -212,6 +212,11 @@ class Job(EnqueueHooks):
         await maybe_await(self.after_perform())
         return result
 
+    def _goodjob_store_result(self, value: Any) -> str | None:
+        """The return value as JSON text to keep in ``good_jobs.return_value``, or None to keep
+        nothing (the default: goodjob jobs have no result API; Django tasks override this)."""
+        return None
+
     @staticmethod
     def _call_sync(fn: Callable[[], Any]) -> None:
         value = fn()

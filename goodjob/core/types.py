@@ -79,6 +79,7 @@ class Outcome:
     retry_at: datetime | None = None  # for RETRIED / INTERRUPTED / THROTTLED
     unhandled: bool = False  # the error escaped the job's own rules
     exception: BaseException | None = field(default=None, compare=False)
+    return_value: str | None = None  # JSON text, for jobs that keep it (Django tasks); else None
 
 
 @dataclass(frozen=True, slots=True)

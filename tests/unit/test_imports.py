@@ -43,6 +43,10 @@ CONFINED = {
     "starlette": ("goodjob.dashboard", "goodjob.demo.web"),
     "jinja2": ("goodjob.dashboard",),
     "prometheus_client": ("goodjob.metrics",),  # an optional extra: imported only where metrics are asked for
+    # Django is optional (the `django` extra): only the Tasks backend package imports it.
+    "django": ("goodjob.django",),
+    "django_tasks": ("goodjob.django",),
+    "asgiref": ("goodjob.django",),
 }
 
 

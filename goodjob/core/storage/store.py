@@ -111,6 +111,15 @@ async def insert_executions(ex: Executor, process_id: UUID | None, columns: tupl
     await ex.execute(sql("insert_executions"), process_id, *columns)
 
 
+async def record_return_values(ex: Executor, ids: list[UUID], values: list[str]) -> None:
+    await ex.execute(sql("record_return_values"), ids, values)
+
+
+async def job_return_value(ex: Executor, job_id: UUID) -> str | None:
+    value: str | None = await ex.fetchval(sql("job_return_value"), job_id)
+    return value
+
+
 async def release_own_jobs(ex: Executor, ids: list[UUID], process_id: UUID, now: datetime) -> None:
     await ex.execute(sql("release_own_jobs"), ids, process_id, now)
 

@@ -81,6 +81,7 @@ class JobExecutor:
         t0 = time.perf_counter()
         cls: type[Any] | None = None
         instance: Any = None
+        value: Any = None
         try:
             cls = registry.resolve(job.job_class)
             data = json.loads(job.params)
@@ -89,9 +90,12 @@ class JobExecutor:
             instance = cls._goodjob_instance(job, args, kwargs, meta, self.shutting_down)
             if tracing.ENABLED and (meta.get("trace") or tracing.active()):
                 with tracing.perform_span(job, meta.get("trace")):
-                    await self._run(instance, instance.timeout, ctx)
+                    value = await self._run(instance, instance.timeout, ctx)
             else:
-                await self._run(instance, instance.timeout, ctx)
+                value = await self._run(instance, instance.timeout, ctx)
+            # Jobs that keep their return value (Django tasks) encode it here; an unstorable value
+            # fails the attempt like any error. Other jobs return None: nothing is written.
+            stored = instance._goodjob_store_result(value)
         except asyncio.CancelledError as exc:
             if ctx.cancelled:
                 # The worker cancelled the task for an operator (not shutdown, not the job's own
@@ -111,9 +115,9 @@ class JobExecutor:
             if ctx.cancelled:
                 return self._outcome(job, OutcomeKind.CANCELLED, started_at, t0, exc)
             return await self._failure(cls, instance, job, exc, started_at, t0)
-        return self._outcome(job, OutcomeKind.SUCCEEDED, started_at, t0)
+        return self._outcome(job, OutcomeKind.SUCCEEDED, started_at, t0, return_value=stored)
 
-    async def _run(self, instance: Any, timeout: float | None, ctx: context.JobContext) -> None:
+    async def _run(self, instance: Any, timeout: float | None, ctx: context.JobContext) -> Any:
         loop = asyncio.get_running_loop()
         threads = ctx.threads
 
@@ -125,13 +129,12 @@ class JobExecutor:
 
         if not timeout:
             try:
-                await instance._goodjob_perform(run_in_thread)
+                return await instance._goodjob_perform(run_in_thread)
             finally:
                 self._track_stuck(instance.job_id, threads)
-            return
         try:
             async with asyncio.timeout(timeout) as scope:
-                await instance._goodjob_perform(run_in_thread)
+                return await instance._goodjob_perform(run_in_thread)
         except TimeoutError as exc:
             if not scope.expired():
                 raise
@@ -193,6 +196,7 @@ class JobExecutor:
         retry_in: float | None = None,
         *,
         unhandled: bool = False,
+        return_value: str | None = None,
     ) -> Outcome:
         duration = (time.perf_counter() - t0) * 1000.0
         finished_at = started_at + timedelta(milliseconds=duration)
@@ -207,7 +211,7 @@ class JobExecutor:
         retry_at = finished_at + timedelta(seconds=retry_in) if retry_in is not None else None
         return Outcome(
             job, kind, started_at, finished_at, duration, error_class, error, backtrace,
-            retry_at, unhandled, exc,
+            retry_at, unhandled, exc, return_value,
         )
 
     def close(self, wait: bool = False) -> None:

@@ -94,6 +94,12 @@ def execution_columns(outcomes: Sequence[Outcome]) -> tuple[list[Any], ...]:
     return cols
 
 
+def return_value_columns(outcomes: Sequence[Outcome]) -> tuple[list[UUID], list[str]]:
+    """Ids and JSON texts of the outcomes that carry a return value (only jobs that keep one)."""
+    kept = [o for o in outcomes if o.return_value is not None]
+    return [o.job.id for o in kept], [o.return_value for o in kept if o.return_value is not None]
+
+
 class Recorder:
     """Writes outcomes for one process, batching whatever arrives while a write is in flight."""
 
@@ -173,6 +179,8 @@ class Recorder:
                     kept = [o for o in kept if o.job.id in updated]
                 if kept:
                     await store.insert_executions(conn, self.process_id, execution_columns(kept))
+                    if any(o.return_value is not None for o in kept):
+                        await store.record_return_values(conn, *return_value_columns(kept))
                 if any(o.job.batch_id is not None for o in kept):
                     await batches.after_results(conn, kept, now)  # finish batches, enqueue callbacks
             # The Performance page's statistics, in the same transaction as the results they count.

@@ -258,6 +258,13 @@ CREATE TABLE good_job_cron_entries (
 CREATE INDEX good_jobs_labels ON good_jobs USING gin (labels) WHERE labels IS NOT NULL;
 INSERT INTO good_job_schema_migrations (version, name) VALUES (4, 'cron_batches_labels') ON CONFLICT DO NOTHING;
 
+-- migration 0005_return_values
+-- goodjob schema, version 5: the return value of jobs that keep one (Django tasks, goodjob/django/).
+-- `json` rather than `jsonb`: it keeps the text as written (object key order included), and the
+-- value is only ever read back whole, never queried into. NULL for every other job.
+ALTER TABLE good_jobs ADD COLUMN return_value json;
+INSERT INTO good_job_schema_migrations (version, name) VALUES (5, 'return_values') ON CONFLICT DO NOTHING;
+
 -- migration 0008_cancel
 -- goodjob schema, version 8: cancelling running jobs (goodjob.jobs.cancel, issue 14).
 -- An operator's cancel of a running job cannot change its state (the worker that holds it writes the
