@@ -209,6 +209,8 @@ def configure(**options: object) -> Config:
     with _lock:
         merged = {**_code_options, **options}
         config = load_config(code=merged, cli=_cli_options)
+        if "database_url" in options and _database_guard is not None:
+            _database_guard(config.database_url)  # raises if goodjob already uses another database
         _code_options = merged
         _generation += 1
         return config
@@ -250,6 +252,16 @@ def set_cli_options(cli: Mapping[str, object]) -> Config:
         _cli_options = dict(cli)
         _generation += 1
         return config
+
+
+_database_guard: Callable[[str | None], None] | None = None
+
+
+def set_database_guard(guard: Callable[[str | None], None] | None) -> None:
+    """The runtime's check that a new ``database_url`` does not differ from the one in use: a
+    changed URL after first use must fail loudly, not be silently ignored by the open pools."""
+    global _database_guard
+    _database_guard = guard
 
 
 def reset_configuration() -> None:

@@ -19,6 +19,11 @@ class QueueStringError(ConfigurationError):
     """A ``--queues`` / ``GOOD_JOB_QUEUES`` string is malformed."""
 
 
+class JobOptionError(GoodJobError, ValueError, TypeError):
+    """A per-enqueue option (``set(queue=, priority=, wait=, timeout=, labels=)`` or the class
+    attribute it defaults to) is outside what goodjob can store; the message names the allowed range."""
+
+
 class SerializationError(GoodJobError, TypeError):
     """A job argument cannot be stored as JSON and restored exactly."""
 

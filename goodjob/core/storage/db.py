@@ -34,6 +34,10 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.ConnectionFailureError,
     asyncio.TimeoutError,
+    # A connection cut while a query is in flight (`pg_ctl restart -m fast`) can surface as
+    # "cannot switch to state 15; another operation is in progress" rather than as a closed
+    # connection: the protocol state machine broke because the server went away.
+    asyncpg.InternalClientError,
 )
 
 

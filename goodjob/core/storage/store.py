@@ -107,12 +107,25 @@ async def record_results(
     return [r["id"] for r in rows]
 
 
+async def record_outcomes(
+    ex: Executor, gone: list[UUID], process_id: UUID, results: tuple[list[Any], ...], now: datetime,
+    executions: tuple[list[Any], ...],
+) -> set[UUID]:
+    """Delete, update and record history in one statement; returns the ids of the updated rows."""
+    rows = await ex.fetch(sql("record_outcomes"), gone, process_id, *results, now, *executions)
+    return {r["id"] for r in rows}
+
+
 async def insert_executions(ex: Executor, process_id: UUID | None, columns: tuple[list[Any], ...]) -> None:
     await ex.execute(sql("insert_executions"), process_id, *columns)
 
 
 async def release_own_jobs(ex: Executor, ids: list[UUID], process_id: UUID, now: datetime) -> None:
     await ex.execute(sql("release_own_jobs"), ids, process_id, now)
+
+
+async def release_claims(ex: Executor, process_id: UUID, stamps: list[datetime], now: datetime) -> list[Record]:
+    return list(await ex.fetch(sql("release_claims"), process_id, stamps, now))
 
 
 # --- processes ----------------------------------------------------------------------------------
@@ -139,8 +152,10 @@ async def deregister_process(ex: Executor, process_id: UUID) -> None:
     await ex.execute(sql("deregister_process"), process_id)
 
 
-async def dead_processes(ex: Executor, own_id: UUID, stale_before: datetime) -> list[UUID]:
-    return [r["id"] for r in await ex.fetch(sql("dead_processes"), own_id, stale_before)]
+async def dead_processes(
+    ex: Executor, own_id: UUID, stale_before: datetime, inline_before: datetime
+) -> list[UUID]:
+    return [r["id"] for r in await ex.fetch(sql("dead_processes"), own_id, stale_before, inline_before)]
 
 
 async def orphaned_running_jobs(ex: Executor, locked_before: datetime) -> list[UUID]:

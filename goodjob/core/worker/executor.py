@@ -37,7 +37,9 @@ class JobExecutor:
         on_thread_error: Callable[[BaseException], object] | None = None,
         shutting_down: Callable[[], bool] = lambda: False,
         thread_name: str = "goodjob",
+        immediate_retries: bool = False,
     ) -> None:
+        self.immediate_retries = immediate_retries  # inline mode: retry_on waits are skipped
         self.retry_on_unhandled_error = retry_on_unhandled_error
         self.on_thread_error = on_thread_error
         self.shutting_down = shutting_down
@@ -62,12 +64,14 @@ class JobExecutor:
                     await self._run(instance, instance.timeout)
             else:
                 await self._run(instance, instance.timeout)
-        except asyncio.CancelledError as exc:
-            # Shutdown cancelled the task: always an interruption, whatever the settings.
-            return self._outcome(job, OutcomeKind.INTERRUPTED, started_at, t0, exc, retry_in=0.0)
-        except (KeyboardInterrupt, SystemExit) as exc:
-            return self._outcome(job, OutcomeKind.INTERRUPTED, started_at, t0, exc, retry_in=0.0)
-        except Exception as exc:
+        except BaseException as exc:
+            if _cancelled_by_worker():
+                # The worker cancelled the task (shutdown): an interruption, whatever the job then
+                # raised. No retry time: the row keeps its scheduled_at, so it keeps its place.
+                return self._outcome(job, OutcomeKind.INTERRUPTED, started_at, t0, exc)
+            # Anything the job raises itself is the job's error, Exception or not: CancelledError
+            # nobody asked for, KeyboardInterrupt, SystemExit, GeneratorExit, a custom
+            # BaseException. Retry rules apply; the worker's own signals never pass through here.
             return await self._failure(cls, instance, job, exc, started_at, t0)
         return self._outcome(job, OutcomeKind.SUCCEEDED, started_at, t0)
 
@@ -92,10 +96,20 @@ class JobExecutor:
         except TimeoutError as exc:
             if not scope.expired():
                 raise
-            stuck = self._track_stuck(instance.job_id, threads)
-            note = "; its thread cannot be stopped and keeps its slot until it returns" if stuck else ""
+            alive = [f for f in threads if not f.done()]
+            late = ""
+            if alive:
+                # Python cannot stop a thread. Until it really ends the job keeps running: its row
+                # stays locked and its slot taken, so its retry can never overlap it. Only then is
+                # the timeout recorded (and a retry scheduled). A shutdown cancels this wait.
+                waited_from = time.perf_counter()
+                try:
+                    await asyncio.wait([asyncio.wrap_future(f, loop=loop) for f in alive])
+                finally:
+                    self._track_stuck(instance.job_id, threads)
+                late = f"; its thread could not be stopped and ran {time.perf_counter() - waited_from:.1f}s longer"
             raise JobTimeoutError(
-                f"{instance.job_name} {instance.job_id} ran past its timeout of {timeout:g}s{note}"
+                f"{instance.job_name} {instance.job_id} ran past its timeout of {timeout:g}s{late}"
             ) from exc
 
     def _track_stuck(self, job_id: Any, threads: list[concurrent.futures.Future[Any]]) -> bool:
@@ -111,7 +125,7 @@ class JobExecutor:
         cls: type[Any] | None,
         instance: Any,
         job: ClaimedJob,
-        exc: Exception,
+        exc: BaseException,
         started_at: datetime,
         t0: float,
     ) -> Outcome:
@@ -130,7 +144,8 @@ class JobExecutor:
                 wait = policy.unhandled_retry_wait(job.executions_count)
                 return self._outcome(job, OutcomeKind.RETRIED, started_at, t0, exc, wait, unhandled=True)
             return self._outcome(job, OutcomeKind.DISCARDED, started_at, t0, exc, unhandled=True)
-        return self._outcome(job, decision.kind, started_at, t0, exc, decision.wait)
+        retry_in = 0.0 if self.immediate_retries and decision.wait is not None else decision.wait
+        return self._outcome(job, decision.kind, started_at, t0, exc, retry_in)
 
     def _report(self, exc: BaseException) -> None:
         if self.on_thread_error is None:
@@ -167,3 +182,10 @@ class JobExecutor:
     def close(self, wait: bool = False) -> None:
         self.threads.shutdown(wait=wait, cancel_futures=True)
 
+
+
+def _cancelled_by_worker() -> bool:
+    """True if someone cancelled the running task (the worker's shutdown or drain), False if the
+    job raised CancelledError on its own. ``Task.cancelling()`` counts pending cancel requests."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -33,6 +33,8 @@ from goodjob.core.worker.services import WorkerServices
 
 log = logging.getLogger("goodjob")
 
+CACHE_MARGIN = 0.001  # seconds past an entry's time before the scheduled-time cache routes it
+
 
 class Worker:
     def __init__(
@@ -58,6 +60,7 @@ class Worker:
         self.listen = True  # LISTEN/NOTIFY; off leaves polling and the cache
         self._cache: list[tuple[float, str]] = []  # (epoch seconds, queue), sorted
         self._cache_timer: asyncio.TimerHandle | None = None
+        self._warming: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
         self._since_cleanup = 0
         self._cleanup_task: asyncio.Task[None] | None = None
@@ -81,7 +84,7 @@ class Worker:
             on_recovered=self._wake_queues,
         )
         self.recorder = Recorder(
-            self._database, self.process.id, cfg.preserve_job_records, on_recorded=self._count_for_cleanup
+            self._database, self.process.id, cfg.preserve_job_records, on_recorded=self._after_recorded
         )
         for index, spec in enumerate(self.pools):
             executor = JobExecutor(
@@ -139,7 +142,7 @@ class Worker:
         wait = None if timeout < 0 else timeout
         if self._cache_timer is not None:
             self._cache_timer.cancel()
-        for task in (self._cleanup_timer, self._cleanup_task):
+        for task in (self._cleanup_timer, self._cleanup_task, *self._warming):
             if task is not None:
                 task.cancel()
         await self.services.stop()
@@ -166,6 +169,10 @@ class Worker:
                         ", ".join(map(str, stuck)))
         if self.recorder is not None:
             await self.recorder.close()
+            n, p50, p99, worst = self.recorder.delay_percentiles()
+            if n:
+                log.info("result write delay over %d results: p50 %.1fms p99 %.1fms max %.1fms",
+                         n, p50, p99, worst)
         if self.process is not None:
             await self.process.stop()
         for scheduler in self.schedulers:
@@ -177,6 +184,26 @@ class Worker:
         return interrupted
 
     # --- automatic cleanup of preserved jobs ------------------------------------------------------
+
+    def _after_recorded(self, outcomes: Sequence[Outcome]) -> None:
+        self._wake_for_reruns(outcomes)
+        self._count_for_cleanup(outcomes)
+
+    def _wake_for_reruns(self, outcomes: Sequence[Outcome]) -> None:
+        """Jobs that run again (retry, interruption, throttle) are due at a time only this process
+        knows: now that their rows are committed, route the due ones and cache the later ones.
+        Claiming sooner would miss them (the wake-up of the finished job may claim before the
+        write commits), and with polling off nothing else would ever wake a pool for them."""
+        now = time.time()
+        for outcome in outcomes:
+            if outcome.kind not in _RERUNS:
+                continue
+            at = outcome.retry_at.timestamp() if outcome.retry_at is not None else now
+            queue = outcome.job.queue_name
+            if at > now:
+                self.cache(at, queue)
+            else:
+                self.route(queue)
 
     def _count_for_cleanup(self, outcomes: Sequence[Outcome]) -> None:
         self._since_cleanup += len(outcomes)
@@ -236,6 +263,9 @@ class Worker:
         if payload.get("reconnected"):
             self.services.pauses.refresh_soon()  # a pause NOTIFY may have been missed
             self.wake_all()
+            # Notifications of future jobs may have been missed too (before the first connect,
+            # or while reconnecting): with polling off nothing else would ever find them.
+            self._spawn_warm_cache()
             return
         if payload.get("paused"):
             self.services.pauses.refresh_soon()
@@ -244,7 +274,7 @@ class Worker:
         if not isinstance(queue, str):
             return
         at = payload.get("at")
-        if isinstance(at, int | float) and at > time.time() + 0.001:
+        if isinstance(at, int | float) and at > time.time():
             self.cache(float(at), queue)
         else:
             self.route(queue)
@@ -255,7 +285,10 @@ class Worker:
         entry = (at, queue)
         if len(self._cache) >= self.config.max_cache and entry >= self._cache[-1]:
             return  # later than everything cached: the poller will find it
-        bisect.insort(self._cache, entry)
+        index = bisect.bisect_left(self._cache, entry)
+        if index < len(self._cache) and self._cache[index] == entry:
+            return  # already cached (a re-warm after a reconnect)
+        self._cache.insert(index, entry)
         if len(self._cache) > self.config.max_cache:
             self._cache.pop()
         if self._cache[0] == entry:
@@ -268,18 +301,36 @@ class Worker:
         if not self._cache or self.stopping:
             return
         loop = asyncio.get_running_loop()
-        delay = max(0.0, self._cache[0][0] - time.time())
+        delay = max(0.0, self._cache[0][0] + CACHE_MARGIN - time.time())
         self._cache_timer = loop.call_at(loop.time() + delay, self._fire_cache)
 
     def _fire_cache(self) -> None:
+        """Route the entries that are due; the rest stay cached and re-arm the timer.
+
+        An entry leaves the cache only once its time has passed by CACHE_MARGIN, so the claim
+        that follows (its `now` is read later still) finds the job due. Popping entries a fraction
+        of a millisecond early lost them: the claim found nothing yet and nothing woke the pool
+        again. The margin also covers `at` arriving as a float (epoch seconds, sub-microsecond
+        rounding) against the claim's microsecond timestamps."""
         self._cache_timer = None
         now = time.time()
-        due = 0
-        while self._cache and self._cache[0][0] <= now + 0.0005:
+        while self._cache and self._cache[0][0] + CACHE_MARGIN <= now:
             _, queue = self._cache.pop(0)
             self.route(queue)
-            due += 1
         self._arm_cache_timer()
+
+    def _spawn_warm_cache(self) -> None:
+        if self.stopping or self.config.max_cache <= 0:
+            return
+        task = asyncio.get_running_loop().create_task(self._rewarm_cache(), name="goodjob-warm-cache")
+        self._warming.add(task)
+        task.add_done_callback(self._warming.discard)
+
+    async def _rewarm_cache(self) -> None:
+        try:
+            await self._warm_cache()
+        except Exception as exc:  # the poller (if on) and the next reconnect try again
+            log.warning("re-reading scheduled jobs after a reconnect failed (%s)", exc)
 
     async def _warm_cache(self) -> None:
         if self.config.max_cache <= 0:
@@ -340,6 +391,7 @@ class Worker:
         emit_outcome(outcome)
 
 
+_RERUNS = (OutcomeKind.RETRIED, OutcomeKind.INTERRUPTED, OutcomeKind.THROTTLED)
 _LEVELS = {
     OutcomeKind.DISCARDED: logging.ERROR,
     OutcomeKind.RETRIED: logging.WARNING,

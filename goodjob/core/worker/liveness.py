@@ -29,7 +29,7 @@ log = logging.getLogger("goodjob")
 HEARTBEAT_INTERVAL = 2.0
 GRACE = 5.0  # a process is dead when its lock is free and its heartbeat this stale
 RECOVERY_INTERVAL = 2.0
-ORPHAN_AGE = timedelta(hours=1)  # running jobs whose process row is gone (inline callers that died)
+INLINE_AGE = timedelta(hours=1)  # an inline caller's row older than this belongs to a dead caller
 
 
 def lock_key_for(process_id: UUID) -> int:
@@ -63,6 +63,9 @@ class ProcessRecord:
         self.grace = grace
         self.recovery_interval = recovery_interval
         self._lock_conn: db.Connection | None = None
+        # When this process last took its lock again after losing it (a Postgres restart drops
+        # every lock connection at once); -inf until then. See recover().
+        self._relocked_at = float("-inf")
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -116,6 +119,7 @@ class ProcessRecord:
             log.warning("liveness lock connection lost; taking the lock again")
             self._lock_conn = None
             await self._take_lock()
+            self._relocked_at = asyncio.get_running_loop().time()
 
     async def _recovery_loop(self) -> None:
         while True:
@@ -130,8 +134,12 @@ class ProcessRecord:
         """Requeue the running jobs of dead processes; returns the released rows."""
         database = await self._database()
         now = datetime.now(UTC)
-        dead = await store.dead_processes(database.pool, self.id, now - timedelta(seconds=self.grace))
-        orphans = await store.orphaned_running_jobs(database.pool, now - ORPHAN_AGE)
+        dead: list[UUID] = []
+        if self._trusts_others_locks():
+            dead = await store.dead_processes(
+                database.pool, self.id, now - timedelta(seconds=self.grace), now - INLINE_AGE
+            )
+        orphans = await store.orphaned_running_jobs(database.pool, now - timedelta(seconds=self.grace))
         if not dead and not orphans:
             return []
         async with database.transaction() as conn:
@@ -148,6 +156,19 @@ class ProcessRecord:
             if self._on_recovered is not None:
                 self._on_recovered(sorted({r["queue_name"] for r in released}))
         return released
+
+    def _trusts_others_locks(self) -> bool:
+        """Whether a free lock plus a stale heartbeat may be read as "dead" right now.
+
+        Not while this process's own lock connection is down, nor until every live process has had
+        time to heartbeat and take its lock again after an outage (a Postgres restart frees all the
+        locks at once, and the heartbeats went stale while the server was down): declaring live
+        processes dead then would run their jobs a second time, concurrently.
+        """
+        if self._lock_conn is None or db.connection_closed(self._lock_conn):
+            return False
+        since = asyncio.get_running_loop().time() - self._relocked_at
+        return since > self.grace + self.heartbeat_interval
 
     async def stop(self) -> None:
         for task in self._tasks:

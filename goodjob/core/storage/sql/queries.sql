@@ -149,6 +149,43 @@ FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $
 WHERE j.id = u.id AND j.locked_by_id = $9 AND j.state = 'running'
 RETURNING j.id;
 
+-- name: record_outcomes
+-- Results in ONE statement (one round trip, autocommit): delete the finished rows that are not kept
+-- ($1), update the others ($3..$9) and insert their executions ($11..$22, only for rows this
+-- process still held). Each write is guarded by the claim ($2). The time from a job's end to this
+-- commit is the window in which a SIGKILL makes a finished job run again: a transaction of four
+-- round trips (BEGIN, UPDATE, INSERT, COMMIT) made it about four times as long.
+WITH gone AS (
+    DELETE FROM good_jobs WHERE id = ANY($1::uuid[]) AND locked_by_id = $2 AND state = 'running'
+    RETURNING id
+), kept AS (
+    UPDATE good_jobs AS j
+    SET state = u.state,
+        finished_at = u.finished_at,
+        error = u.error,
+        error_event = u.error_event,
+        scheduled_at = COALESCE(u.scheduled_at, j.scheduled_at),
+        executions_count = j.executions_count + u.executions_delta,
+        locked_by_id = NULL, locked_at = NULL, updated_at = $10
+    FROM unnest($3::uuid[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::timestamptz[],
+                $9::int[])
+         AS u(id, state, finished_at, error, error_event, scheduled_at, executions_delta)
+    WHERE j.id = u.id AND j.locked_by_id = $2 AND j.state = 'running'
+    RETURNING j.id
+), history AS (
+    INSERT INTO good_job_executions (job_id, process_id, attempt, queue_name, job_class, scheduled_at,
+                                     started_at, finished_at, duration_ms, outcome, error_class, error,
+                                     error_backtrace)
+    SELECT u.job_id, $2, u.attempt, u.queue_name, u.job_class, u.scheduled_at, u.started_at, u.finished_at,
+           u.duration_ms, u.outcome, u.error_class, u.error, u.error_backtrace
+    FROM unnest($11::uuid[], $12::int[], $13::text[], $14::text[], $15::timestamptz[], $16::timestamptz[],
+                $17::timestamptz[], $18::float8[], $19::text[], $20::text[], $21::text[], $22::text[])
+         AS u(job_id, attempt, queue_name, job_class, scheduled_at, started_at, finished_at, duration_ms,
+              outcome, error_class, error, error_backtrace)
+    WHERE u.job_id IN (SELECT id FROM kept)
+)
+SELECT id FROM kept;
+
 -- name: insert_executions
 INSERT INTO good_job_executions (job_id, process_id, attempt, queue_name, job_class, scheduled_at,
                                  started_at, finished_at, duration_ms, outcome, error_class, error,
@@ -178,27 +215,35 @@ DELETE FROM good_job_processes WHERE id = $1;
 -- name: dead_processes
 -- Processes whose liveness lock is free and whose heartbeat is older than the grace period.
 -- pg_locks is read instead of trying the locks so that checking never takes anyone's lock.
+-- Inline callers (execution_mode 'inline': a row per inline perform, no lock, no heartbeat) are
+-- dead only when their row is older than $3 (the orphan age: an inline job may run for long).
 SELECT p.id FROM good_job_processes AS p
-WHERE p.id <> $1 AND p.heartbeat_at < $2
+WHERE p.id <> $1
+  AND (p.execution_mode = 'inline' AND p.heartbeat_at < $3
+       OR p.execution_mode <> 'inline' AND p.heartbeat_at < $2
   AND NOT EXISTS (
       SELECT 1 FROM pg_locks AS l
       WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
         AND l.classid = ((p.lock_key >> 32) & 4294967295)::oid AND l.objid = (p.lock_key & 4294967295)::oid
-        AND l.objsubid = 1);
+        AND l.objsubid = 1));
 
 -- name: orphaned_running_jobs
--- Running jobs whose process row is gone (crashed before it could register, or deleted by hand).
+-- Running jobs whose process row is gone: its process stopped without writing their results
+-- (it gave up at shutdown, or its row was deleted by hand). Every claimer has a process row
+-- while it holds rows (workers from start to stop, inline callers per perform), so such a row
+-- belongs to nobody once it is older than the grace period ($1).
 SELECT j.id FROM good_jobs AS j
 WHERE j.state = 'running' AND j.locked_at < $1
   AND NOT EXISTS (SELECT 1 FROM good_job_processes AS p WHERE p.id = j.locked_by_id);
 
 -- name: release_jobs_of
 -- Recovery: make the running jobs of dead processes (or the given orphan ids) runnable again, and
--- record each interruption as an execution.
+-- record each interruption as an execution. scheduled_at is left alone: an interrupted job keeps
+-- its place in line (priority, then its original time) instead of waiting behind the backlog.
 WITH released AS (
     UPDATE good_jobs AS j
-    SET state = 'queued', locked_by_id = NULL, locked_at = NULL, scheduled_at = $3,
-        error = $4, error_event = 'interrupted', updated_at = $3
+    SET state = 'queued', locked_by_id = NULL, locked_at = NULL,
+        error = 'goodjob.core.errors.InterruptedJobError: ' || $4, error_event = 'interrupted', updated_at = $3
     WHERE j.state = 'running' AND (j.locked_by_id = ANY($1::uuid[]) OR j.id = ANY($2::uuid[]))
     RETURNING j.id, j.locked_at, j.executions_count, j.queue_name, j.job_class, j.scheduled_at, j.performed_at
 ), history AS (
@@ -218,6 +263,15 @@ DELETE FROM good_job_processes WHERE id = ANY($1::uuid[]);
 UPDATE good_jobs SET state = 'queued', locked_by_id = NULL, locked_at = NULL,
     executions_count = executions_count - 1, updated_at = $3
 WHERE id = ANY($1::uuid[]) AND locked_by_id = $2 AND state = 'running';
+
+-- name: release_claims
+-- A claim statement that raised may still have committed (connection cut after the commit, a row
+-- the client could not decode). Its rows are found by the claim's timestamp ($2, unique per process)
+-- and given back as if never claimed.
+UPDATE good_jobs SET state = 'queued', locked_by_id = NULL, locked_at = NULL,
+    executions_count = executions_count - 1, updated_at = $3
+WHERE locked_by_id = $1 AND state = 'running' AND locked_at = ANY($2::timestamptz[])
+RETURNING id;
 
 -- name: get_job
 SELECT id, queue_name, priority, job_class, serialized_params::text AS params, state, scheduled_at,
