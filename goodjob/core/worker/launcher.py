@@ -28,6 +28,7 @@ from goodjob.core.worker.liveness import ProcessRecord
 from goodjob.core.worker.notifier import Notifier
 from goodjob.core.worker.poller import Poller
 from goodjob.core.worker.recorder import Recorder
+from goodjob.core.worker.routing import WakeRouter, notification_key
 from goodjob.core.worker.scheduler import Scheduler
 from goodjob.core.worker.services import WorkerServices
 
@@ -56,6 +57,7 @@ class Worker:
         self.started = False
         self.stopping = False
         self.listen = True  # LISTEN/NOTIFY; off leaves polling and the cache
+        self.router: WakeRouter | None = None
         self._cache: list[tuple[float, str]] = []  # (epoch seconds, queue), sorted
         self._cache_timer: asyncio.TimerHandle | None = None
         self._stopped = asyncio.Event()
@@ -72,14 +74,21 @@ class Worker:
         await check_schema(database.pool)
         await self.services.prepare()
         total_threads = sum(p.max_threads for p in self.pools)
+        if self.listen and await self.session_url() is not None:
+            self.notifier = Notifier(self._on_notify, on_connected=self._notifier_state)
         self.process = ProcessRecord(
             database=self._database,
-            url=self._url,
+            url=self.session_url,
             queues=cfg.queues,
             max_threads=total_threads,
             execution_mode=self.execution_mode,
             on_recovered=self._wake_queues,
+            on_members=self._set_members,
+            on_paused=self.services.pauses.apply,
+            notifier=self.notifier,
         )
+        self.router = WakeRouter(self.process.id)
+        self.services.is_sweeper = lambda: self.process is not None and self.process.leader
         self.recorder = Recorder(
             self._database, self.process.id, cfg.preserve_job_records, on_recorded=self._count_for_cleanup
         )
@@ -105,9 +114,6 @@ class Worker:
                 )
             )
         await self.process.start()
-        if self.listen:
-            self.notifier = Notifier(self._url, self._on_notify, on_connected=self._notifier_state)
-            self.notifier.start()
         self.poller = Poller(cfg.poll_interval, self._poll)
         self.poller.start()
         for scheduler in self.schedulers:
@@ -176,6 +182,17 @@ class Worker:
         log.info("worker stopped")
         return interrupted
 
+    async def session_url(self) -> str | None:
+        """Where session state may live (LISTEN, the liveness lock): ``session_database_url``, else
+        the database itself unless that is a transaction pooler (then None: polling and leases)."""
+        if self.config.session_database_url is not None:
+            return self.config.session_database_url
+        return None if self.config.transaction_pooler else await self._url()
+
+    def _set_members(self, members: list[Any]) -> None:
+        if self.router is not None:
+            self.router.set_members(members)
+
     # --- automatic cleanup of preserved jobs ------------------------------------------------------
 
     def _count_for_cleanup(self, outcomes: Sequence[Outcome]) -> None:
@@ -213,15 +230,18 @@ class Worker:
             scheduler.wake()
 
     def _poll(self) -> None:
-        self.services.on_poll()  # re-read the pauses (a resume wakes the pools again)
         self.wake_all()
 
     def _wake_queues(self, queues: list[str]) -> None:
         for queue in queues:
             self.route(queue)
 
-    def route(self, queue: str) -> None:
-        """Wake the first idle pool that serves ``queue``; failing that, the first that serves it."""
+    def route(self, queue: str, key: bytes | None = None, count: int = 1) -> None:
+        """Wake the first idle pool that serves ``queue``; if all are busy, mark the first so that
+        it claims when a slot frees (a busy worker sends no claim now). With a notification
+        ``key``, only if this worker is among the ones chosen to answer it (see routing.py)."""
+        if key is not None and self.router is not None and not self.router.answers(queue, key, count):
+            return
         first = None
         for scheduler in self.schedulers:
             if scheduler.spec.matches(queue):
@@ -230,7 +250,7 @@ class Worker:
                     return
                 first = first or scheduler
         if first is not None:
-            first.wake()
+            first.mark()
 
     def _on_notify(self, payload: dict[str, Any]) -> None:
         if payload.get("reconnected"):
@@ -244,10 +264,12 @@ class Worker:
         if not isinstance(queue, str):
             return
         at = payload.get("at")
-        if isinstance(at, int | float) and at > time.time() + 0.001:
-            self.cache(float(at), queue)
+        at = float(at) if isinstance(at, int | float) else None
+        count = payload.get("count")
+        if at is not None and at > time.time() + 0.001:
+            self.cache(at, queue)
         else:
-            self.route(queue)
+            self.route(queue, notification_key(queue, at), count if isinstance(count, int) else 1)
 
     def cache(self, at: float, queue: str) -> None:
         if self.config.max_cache <= 0 or not any(s.spec.matches(queue) for s in self.schedulers):
@@ -276,8 +298,8 @@ class Worker:
         now = time.time()
         due = 0
         while self._cache and self._cache[0][0] <= now + 0.0005:
-            _, queue = self._cache.pop(0)
-            self.route(queue)
+            at, queue = self._cache.pop(0)
+            self.route(queue, notification_key(queue, at))
             due += 1
         self._arm_cache_timer()
 

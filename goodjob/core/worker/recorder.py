@@ -150,6 +150,11 @@ class Recorder:
         kept = [o for o in outcomes if keeps_row(o, self.preserve)]
         gone = [o.job.id for o in outcomes if not keeps_row(o, self.preserve)]
         now = datetime.now(UTC)
+        if not kept and connection is None:  # one statement needs no transaction (two fewer round trips)
+            await store.delete_finished((await self._database()).pool, gone, self.process_id)
+            if self.on_recorded is not None:
+                self.on_recorded(outcomes)
+            return
         async with self._transaction(connection) as conn:
             if gone:
                 await store.delete_finished(conn, gone, self.process_id)
