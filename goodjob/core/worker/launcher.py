@@ -314,6 +314,13 @@ class Worker:
     # --- state for probes and idle timeout ------------------------------------------------------
 
     @property
+    def connected(self) -> bool:
+        """LISTEN is up; with leases (no LISTEN), the last heartbeat went through."""
+        if self.notifier is not None:
+            return self.notifier.connected
+        return self.process is not None and self.process.healthy
+
+    @property
     def running_count(self) -> int:
         return sum(len(s.running) for s in self.schedulers)
 

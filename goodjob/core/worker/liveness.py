@@ -106,6 +106,7 @@ class ProcessRecord:
         self._locked_at = 0.0
         self._reconnected = False
         self._outage = False
+        self.healthy = False  # the last heartbeat went through (the probe's "connected" with leases)
         self._digest = ""
         self._last_orphan_sweep = 0.0
         self._wake = asyncio.Event()
@@ -192,6 +193,7 @@ class ProcessRecord:
                 await self.heartbeat()
             except Exception as exc:
                 self._outage = True  # a failover or restart: others may be catching up too
+                self.healthy = False
                 if not is_connection_error(exc):
                     log.exception("heartbeat failed")
                 else:
@@ -210,6 +212,7 @@ class ProcessRecord:
                 row = await self._beat(conn, "lock")
         else:
             row = await self._beat((await self._database()).pool, "lease")
+        self.healthy = True
         if not row["alive"]:
             log.warning("process row %s was removed (presumed dead); registering again", self.id)
             await self._register()
