@@ -59,7 +59,7 @@ class SideEffectJob(goodjob.Job):
 
         if sleep:
             await asyncio.sleep(sleep)
-        conn = await asyncpg.connect(os.environ["GOOD_JOB_DATABASE_URL"])
+        conn = await asyncpg.connect(_direct_url())
         try:
             await conn.execute(
                 "INSERT INTO side_effects (job_id, marker, pid) VALUES ($1, $2, $3)",
@@ -94,7 +94,7 @@ async def _side_pool() -> Any:
 
     pool = _pools.get(os.getpid())
     if pool is None:
-        pool = await asyncpg.create_pool(os.environ["GOOD_JOB_DATABASE_URL"], min_size=1, max_size=4)
+        pool = await asyncpg.create_pool(_direct_url(), min_size=1, max_size=4)
         _pools[os.getpid()] = pool
     return pool
 
@@ -124,3 +124,8 @@ class FirstAttemptHangsJob(goodjob.Job):
             "INSERT INTO side_effects (job_id, marker, pid, attempt) VALUES ($1, $2, $3, $4)",
             self.job_id, f"end:{marker}", os.getpid(), self.executions,
         )
+
+
+def _direct_url() -> str:
+    """The test database itself, for the jobs' side-effect writes (workers may reach it through PgBouncer)."""
+    return os.environ.get("TEST_DIRECT_DATABASE_URL") or os.environ["GOOD_JOB_DATABASE_URL"]

@@ -44,6 +44,10 @@ class DatabaseUnavailableError(GoodJobError):
     """The database cannot be reached (wrong URL, server down, network)."""
 
 
+class SessionDatabaseError(DatabaseUnavailableError):
+    """``session_database_url`` could not be reached at start (no silent fallback to leases)."""
+
+
 class EmbeddedPostgresError(GoodJobError):
     """The embedded PostgreSQL could not be started or reached."""
 

@@ -141,7 +141,8 @@ class Runtime:
         if db is None or db.closed:
             url = self._url if self._url is not None else await asyncio.to_thread(self.database_url)
             route_logs(self.config.logger)
-            db = await Database.open(url, max_size=self.config.database_pool_size)
+            cfg = self.config
+            db = await Database.open(url, max_size=cfg.database_pool_size, pooler=cfg.database_pooler)
             existing = self._databases.get(loop)
             if existing is not None and not existing.closed:
                 await db.close()

@@ -17,7 +17,10 @@ from chaos_harness import Chaos, Plan
 @pytest.mark.slow
 @pytest.mark.timeout(170)
 def test_no_job_lost_or_overlapping_under_kills_and_postgres_restarts(tmp_path: Path) -> None:
-    plan = Plan(jobs=2500, workers=4, threads=5, job_ms=(50, 250), kill_every=(3.0, 6.0), restarts=2,
+    # Long enough on any machine (20 threads of 100-500 ms jobs: at least 45 s) for kills between the
+    # restarts: with 50-250 ms jobs an idle machine finished in 23 s, and the quiet 9 s before each
+    # restart left room for only 2 kills.
+    plan = Plan(jobs=3000, workers=4, threads=5, job_ms=(100, 500), kill_every=(3.0, 6.0), restarts=2,
                 max_seconds=100.0, quiet_before_restart=9.0)
     report = Chaos(plan, tmp_path, log=lambda line: print(line, flush=True)).run()
     print(report.summary())

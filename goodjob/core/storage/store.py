@@ -144,8 +144,20 @@ async def lock_process(ex: Executor, lock_key: int) -> bool:
     return bool(await ex.fetchval(sql("lock_process"), lock_key))
 
 
-async def heartbeat(ex: Executor, process_id: UUID, now: datetime) -> bool:
-    return await ex.fetchval(sql("heartbeat"), process_id, now) is not None
+async def heartbeat(ex: Executor, process_id: UUID) -> bool:
+    return await ex.fetchval(sql("heartbeat"), process_id) is not None
+
+
+async def heartbeat_sweep(
+    ex: Executor, process_id: UUID, *, mode: str, leader: bool, sweeper_key: int, lease: float, grace: float,
+    digest: str, inline_age: float, orphan_age: float,
+) -> Record:
+    """The heartbeat, the sweeper's suspects and orphans, the members and the pauses in one statement."""
+    row: Record = await ex.fetchrow(
+        sql("heartbeat_sweep"), process_id, mode, leader, sweeper_key, lease, grace, digest, inline_age,
+        orphan_age,
+    )
+    return row
 
 
 async def deregister_process(ex: Executor, process_id: UUID) -> None:
@@ -153,9 +165,17 @@ async def deregister_process(ex: Executor, process_id: UUID) -> None:
 
 
 async def dead_processes(
-    ex: Executor, own_id: UUID, stale_before: datetime, inline_before: datetime
+    ex: Executor, own_id: UUID, lease: float, grace: float, inline_age: float
+) -> tuple[list[UUID], datetime | None]:
+    """Suspected dead processes and when the database looked (None: no suspects)."""
+    rows = await ex.fetch(sql("dead_processes"), own_id, lease, grace, inline_age)
+    return [r["id"] for r in rows], (rows[0]["observed_at"] if rows else None)
+
+
+async def confirm_dead_processes(
+    ex: Executor, ids: list[UUID], observed_at: datetime, lease: float, inline_age: float
 ) -> list[UUID]:
-    return [r["id"] for r in await ex.fetch(sql("dead_processes"), own_id, stale_before, inline_before)]
+    return [r["id"] for r in await ex.fetch(sql("confirm_dead_processes"), ids, observed_at, lease, inline_age)]
 
 
 async def orphaned_running_jobs(ex: Executor, locked_before: datetime) -> list[UUID]:

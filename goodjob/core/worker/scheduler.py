@@ -79,6 +79,10 @@ class Scheduler:
         if not self._stopping:
             self._event.set()
 
+    def mark(self) -> None:
+        """There may be work, but claim only when a running job finishes (the pool is full now)."""
+        self._dirty = True
+
     def start(self) -> None:
         self._loop_task = asyncio.get_running_loop().create_task(
             self._run(), name=f"goodjob-scheduler[{self.spec.describe()}]"

@@ -199,33 +199,114 @@ FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[], $6::timestamptz[], $7
 WHERE EXISTS (SELECT 1 FROM good_jobs WHERE good_jobs.id = u.job_id);
 
 -- name: register_process
+-- heartbeat_at is the database's clock, like every liveness comparison: machines' clocks differ.
 INSERT INTO good_job_processes (id, hostname, pid, queues, max_threads, lock_key, execution_mode,
                                 started_at, heartbeat_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8);
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, clock_timestamp());
 
 -- name: lock_process
 SELECT pg_try_advisory_lock($1) AS locked;
 
 -- name: heartbeat
-UPDATE good_job_processes SET heartbeat_at = $2 WHERE id = $1 RETURNING id;
+UPDATE good_job_processes SET heartbeat_at = clock_timestamp() WHERE id = $1 RETURNING id;
 
 -- name: deregister_process
 DELETE FROM good_job_processes WHERE id = $1;
 
+-- name: heartbeat_sweep
+-- A process's one periodic statement (see liveness.py): its heartbeat; whether it is the sweeper
+-- (lock mode, $2 = 'lock', on the session connection: it holds advisory lock $4 (tried unless $3
+-- says it already does); lease mode: no fresher process has a smaller id); for the sweeper the
+-- suspects (inline callers: a row per inline perform, no lock, no heartbeat: row older than $8 s;
+-- lock_key 0 = lease liveness: heartbeat older than $5 s; else: liveness lock free and heartbeat
+-- older than $6 s) and the orphans (running rows older than $9 s whose process row is gone: their
+-- process stopped without writing their results, see orphaned_running_jobs); the live worker
+-- processes ($5 s) when their digest differs from $7; and the pause settings, the slow safety
+-- re-read behind the pause NOTIFY. Inline callers' rows are neither sweepers nor members.
+WITH beat AS (
+    UPDATE good_job_processes SET heartbeat_at = clock_timestamp() WHERE id = $1 RETURNING id
+), lead AS MATERIALIZED (
+    SELECT CASE
+        WHEN $2::text = 'lock' THEN $3::bool OR pg_try_advisory_lock($4::bigint)
+        WHEN $2::text = 'lease' THEN NOT EXISTS (
+            SELECT 1 FROM good_job_processes AS p
+            WHERE p.id < $1 AND p.execution_mode <> 'inline'
+              AND p.heartbeat_at > clock_timestamp() - make_interval(secs => $5::float8))
+        ELSE false
+    END AS yes
+), members AS MATERIALIZED (
+    SELECT coalesce(string_agg(p.id::text || ' ' || p.max_threads || ' ' || p.queues, chr(10) ORDER BY p.id), '')
+           AS list
+    FROM good_job_processes AS p
+    WHERE p.id = $1 OR (p.execution_mode <> 'inline'
+                        AND p.heartbeat_at > clock_timestamp() - make_interval(secs => $5::float8))
+)
+SELECT EXISTS (SELECT 1 FROM beat) AS alive,
+       lead.yes AS leader,
+       clock_timestamp() AS observed_at,
+       CASE WHEN lead.yes THEN ARRAY(
+           SELECT p.id FROM good_job_processes AS p
+           WHERE p.id <> $1 AND (
+               (p.execution_mode = 'inline' AND p.heartbeat_at < clock_timestamp() - make_interval(secs => $8::float8))
+               OR (p.execution_mode <> 'inline' AND p.lock_key = 0
+                   AND p.heartbeat_at < clock_timestamp() - make_interval(secs => $5::float8))
+               OR (p.execution_mode <> 'inline' AND p.lock_key <> 0
+                   AND p.heartbeat_at < clock_timestamp() - make_interval(secs => $6::float8)
+                   AND NOT EXISTS (
+                       SELECT 1 FROM pg_locks AS l
+                       WHERE l.locktype = 'advisory' AND l.granted
+                         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                         AND l.classid = ((p.lock_key >> 32) & 4294967295)::oid
+                         AND l.objid = (p.lock_key & 4294967295)::oid AND l.objsubid = 1)))
+       ) ELSE '{}'::uuid[] END AS suspects,
+       CASE WHEN lead.yes THEN ARRAY(
+           SELECT j.id FROM good_jobs AS j
+           WHERE j.state = 'running' AND j.locked_at < clock_timestamp() - make_interval(secs => $9::float8)
+             AND NOT EXISTS (SELECT 1 FROM good_job_processes AS p WHERE p.id = j.locked_by_id)
+       ) ELSE '{}'::uuid[] END AS orphans,
+       CASE WHEN md5(members.list) = $7::text THEN NULL ELSE members.list END AS members,
+       md5(members.list) AS digest,
+       (SELECT value::text FROM good_job_settings WHERE key = 'paused_queues') AS paused_queues,
+       (SELECT value::text FROM good_job_settings WHERE key = 'paused_job_classes') AS paused_job_classes
+FROM lead, members;
+
 -- name: dead_processes
--- Processes whose liveness lock is free and whose heartbeat is older than the grace period.
--- pg_locks is read instead of trying the locks so that checking never takes anyone's lock.
--- Inline callers (execution_mode 'inline': a row per inline perform, no lock, no heartbeat) are
--- dead only when their row is older than $3 (the orphan age: an inline job may run for long).
+-- Suspects, as heartbeat_sweep finds them ($2: lease seconds, $3: grace seconds, $4: inline age
+-- seconds), for a process that is not the sweeper (start, tests). Returns when it looked, for
+-- confirm_dead_processes. pg_locks is read instead of trying the locks so that checking never
+-- takes anyone's lock.
+SELECT p.id, clock_timestamp() AS observed_at FROM good_job_processes AS p
+WHERE p.id <> $1 AND (
+    (p.execution_mode = 'inline' AND p.heartbeat_at < clock_timestamp() - make_interval(secs => $4::float8))
+    OR (p.execution_mode <> 'inline' AND p.lock_key = 0
+        AND p.heartbeat_at < clock_timestamp() - make_interval(secs => $2::float8))
+    OR (p.execution_mode <> 'inline' AND p.lock_key <> 0
+        AND p.heartbeat_at < clock_timestamp() - make_interval(secs => $3::float8)
+        AND NOT EXISTS (
+            SELECT 1 FROM pg_locks AS l
+            WHERE l.locktype = 'advisory' AND l.granted
+              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+              AND l.classid = ((p.lock_key >> 32) & 4294967295)::oid
+              AND l.objid = (p.lock_key & 4294967295)::oid AND l.objsubid = 1)));
+
+-- name: confirm_dead_processes
+-- The second look, a moment after the first ($2: when that was): still dead, and no heartbeat since.
+-- A process whose liveness connection dropped writes a heartbeat at once (through its pool), so it
+-- fails this check and keeps its jobs. Row locks keep two sweepers from releasing the same process.
+-- Inline callers' rows were found by age ($4 s), which a second look cannot change.
 SELECT p.id FROM good_job_processes AS p
-WHERE p.id <> $1
-  AND (p.execution_mode = 'inline' AND p.heartbeat_at < $3
-       OR p.execution_mode <> 'inline' AND p.heartbeat_at < $2
-  AND NOT EXISTS (
-      SELECT 1 FROM pg_locks AS l
-      WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-        AND l.classid = ((p.lock_key >> 32) & 4294967295)::oid AND l.objid = (p.lock_key & 4294967295)::oid
-        AND l.objsubid = 1));
+WHERE p.id = ANY($1::uuid[]) AND p.heartbeat_at < $2 AND (
+    (p.execution_mode = 'inline' AND p.heartbeat_at < clock_timestamp() - make_interval(secs => $4::float8))
+    OR (p.execution_mode <> 'inline' AND p.lock_key = 0
+        AND p.heartbeat_at < clock_timestamp() - make_interval(secs => $3::float8))
+    OR (p.execution_mode <> 'inline' AND p.lock_key <> 0
+        AND NOT EXISTS (
+            SELECT 1 FROM pg_locks AS l
+            WHERE l.locktype = 'advisory' AND l.granted
+              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+              AND l.classid = ((p.lock_key >> 32) & 4294967295)::oid
+              AND l.objid = (p.lock_key & 4294967295)::oid AND l.objsubid = 1)))
+FOR UPDATE SKIP LOCKED;
 
 -- name: orphaned_running_jobs
 -- Running jobs whose process row is gone: its process stopped without writing their results
@@ -237,14 +318,18 @@ WHERE j.state = 'running' AND j.locked_at < $1
   AND NOT EXISTS (SELECT 1 FROM good_job_processes AS p WHERE p.id = j.locked_by_id);
 
 -- name: release_jobs_of
--- Recovery: make the running jobs of dead processes (or the given orphan ids) runnable again, and
--- record each interruption as an execution. scheduled_at is left alone: an interrupted job keeps
--- its place in line (priority, then its original time) instead of waiting behind the backlog.
+-- Recovery: make the running jobs of dead processes (or the given orphan ids, if still without a
+-- process row: one seen a moment ago may have been recovered and claimed again since) runnable
+-- again, and record each interruption as an execution. scheduled_at is left alone: an interrupted
+-- job keeps its place in line (priority, then its original time) instead of waiting behind the
+-- backlog.
 WITH released AS (
     UPDATE good_jobs AS j
     SET state = 'queued', locked_by_id = NULL, locked_at = NULL,
         error = 'goodjob.core.errors.InterruptedJobError: ' || $4, error_event = 'interrupted', updated_at = $3
-    WHERE j.state = 'running' AND (j.locked_by_id = ANY($1::uuid[]) OR j.id = ANY($2::uuid[]))
+    WHERE j.state = 'running' AND (
+        j.locked_by_id = ANY($1::uuid[])
+        OR j.id = ANY($2::uuid[]) AND NOT EXISTS (SELECT 1 FROM good_job_processes AS p WHERE p.id = j.locked_by_id))
     RETURNING j.id, j.locked_at, j.executions_count, j.queue_name, j.job_class, j.scheduled_at, j.performed_at
 ), history AS (
     INSERT INTO good_job_executions (job_id, process_id, attempt, queue_name, job_class, scheduled_at,
