@@ -23,15 +23,16 @@ DEFAULTS = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on",
 
 
 @contextmanager
-def server() -> Iterator[str]:
-    """Yield a maintenance URL of a Postgres server for the benchmark."""
+def server(settings: dict[str, str] | None = None) -> Iterator[str]:
+    """Yield a maintenance URL of a Postgres server for the benchmark (``settings`` on top of the
+    defaults, for the embedded server)."""
     external = os.environ.get("GOOD_JOB_BENCH_DATABASE_URL")
     if external:
         yield external
         return
     from goodjob.core.storage.embedded import start_temporary
 
-    pg = start_temporary(settings=DEFAULTS)
+    pg = start_temporary(settings={**DEFAULTS, **(settings or {})})
     try:
         yield pg.url("postgres")
     finally:

@@ -12,12 +12,13 @@ import functools
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 from uuid import UUID
 
 from goodjob.batch import Batch
 from goodjob.core import context, registry, scope
+from goodjob.core import options as check
 from goodjob.core.enqueue import JobRequest
 from goodjob.core.features.concurrency_rules import Concurrency
 from goodjob.core.features.concurrency_rules import resolve as resolve_concurrency
@@ -40,21 +41,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _SET_OPTIONS = ("queue", "priority", "wait", "wait_until", "timeout", "labels", "connection")
-
-
-def _scheduled_at(wait: float | timedelta | None, wait_until: datetime | None) -> datetime | None:
-    if wait is not None and wait_until is not None:
-        raise ValueError("set() takes wait or wait_until, not both")
-    if wait_until is not None:
-        if wait_until.tzinfo is None:
-            raise ValueError(
-                f"wait_until={wait_until!r} has no time zone; pass an aware datetime (e.g. UTC)"
-            )
-        return wait_until
-    if wait is not None:
-        seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-        return datetime.now(UTC) + timedelta(seconds=seconds)
-    return None
 
 
 class Job(EnqueueHooks):
@@ -249,26 +235,37 @@ class ConfiguredJob:
                 f"{self.cls.__name__}.set() got unknown option(s) {', '.join(unknown)}; "
                 f"valid options: {', '.join(_SET_OPTIONS)}"
             )
-        if "priority" in options and not isinstance(options["priority"], int):
-            raise TypeError(f"priority={options['priority']!r} must be an int (smaller runs first)")
-        if "queue" in options and (not isinstance(options["queue"], str) or not options["queue"]):
-            raise TypeError(f"queue={options['queue']!r} must be a non-empty string")
-        return ConfiguredJob(self.cls, {**self.options, **options})
+        # Checked here, where the caller is: nothing is written with a value the row cannot hold.
+        if "priority" in options:
+            check.priority(options["priority"])
+        if "queue" in options:
+            check.queue_name(options["queue"])
+        if "timeout" in options:
+            check.timeout(options["timeout"])
+        if "labels" in options:
+            options = {**options, "labels": check.labels(options["labels"])}
+        merged = {**self.options, **options}
+        check.scheduled_at(merged.get("wait"), merged.get("wait_until"))
+        return ConfiguredJob(self.cls, merged)
 
     def new(self, *args: Any, **kwargs: Any) -> PendingJob:
         job = self.cls(*args, **kwargs)
         o = self.options
-        timeout = o.get("timeout", None)
+        timeout = check.timeout(o.get("timeout", None))
+        if timeout is None:
+            check.timeout(self.cls.timeout, f"{self.cls.__name__}.timeout")
         job.job_id = None
         req = JobRequest(
             job_class=self.cls.job_name,
             args=args,
             kwargs=kwargs,
-            queue_name=o.get("queue") or self.cls.queue_name,
-            priority=o["priority"] if "priority" in o else self.cls.priority,
-            scheduled_at=_scheduled_at(o.get("wait"), o.get("wait_until")),
-            labels=tuple(o.get("labels", self.cls.labels) or ()),
-            meta={"timeout": float(timeout)} if timeout is not None else None,
+            queue_name=check.queue_name(o.get("queue") or self.cls.queue_name, f"{self.cls.__name__}.queue_name"),
+            priority=check.priority(
+                o["priority"] if "priority" in o else self.cls.priority, f"{self.cls.__name__}.priority"
+            ),
+            scheduled_at=check.scheduled_at(o.get("wait"), o.get("wait_until")),
+            labels=o["labels"] if "labels" in o else check.labels(self.cls.labels, f"{self.cls.__name__}.labels"),
+            meta={"timeout": timeout} if timeout is not None else None,
         )
         if (around := scope.current()) is not None:  # inside a Batch block, or a cron occurrence
             req.batch_id, req.cron_key, req.cron_at = around.batch_id, around.cron_key, around.cron_at

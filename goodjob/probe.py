@@ -45,8 +45,7 @@ class ProbeServer:
             started = bool(getattr(worker, "started", False))
             return (200, "started") if started else (503, "not started")
         if path == "/status/connected":
-            notifier = getattr(worker, "notifier", None)
-            connected = bool(notifier is not None and notifier.connected)
+            connected = bool(getattr(worker, "connected", False))
             return (200, "connected") if connected else (503, "not connected")
         return 404, "not found"
 

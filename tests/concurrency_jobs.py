@@ -23,7 +23,7 @@ async def _pool() -> Any:
 
     pool = _pools.get(os.getpid())
     if pool is None:
-        pool = await asyncpg.create_pool(os.environ["GOOD_JOB_DATABASE_URL"], min_size=1, max_size=4)
+        pool = await asyncpg.create_pool(_direct_url(), min_size=1, max_size=4)
         _pools[os.getpid()] = pool
     return pool
 
@@ -42,3 +42,8 @@ class SpanJob(goodjob.Job):
             "VALUES ($1, $2, $3, clock_timestamp())",
             self.job_id, os.getpid(), started,
         )
+
+
+def _direct_url() -> str:
+    """The test database itself, for the jobs' side-effect writes (workers may reach it through PgBouncer)."""
+    return os.environ.get("TEST_DIRECT_DATABASE_URL") or os.environ["GOOD_JOB_DATABASE_URL"]

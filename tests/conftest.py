@@ -61,6 +61,45 @@ def pg_url() -> Iterator[str]:
         server.stop()
 
 
+@pytest.fixture
+def pgbouncer(pg_url: str) -> Iterator[Any]:
+    """PgBouncer in transaction mode in front of the session's server (tests/pgbouncer.py). One per
+    test (it starts in tens of milliseconds), so no test inherits another's client or server
+    connections (to databases already dropped) or a stalled pool."""
+    from pgbouncer import PgBouncer
+
+    try:
+        bouncer = PgBouncer(pg_url)
+    except RuntimeError as err:
+        pytest.fail(str(err), pytrace=False)
+    try:
+        yield bouncer
+    finally:
+        bouncer.stop()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``pgbouncer`` run twice: directly, and through PgBouncer in transaction mode."""
+    if "route" in metafunc.fixturenames:
+        routes = ["direct", "pgbouncer"] if metafunc.definition.get_closest_marker("pgbouncer") else ["direct"]
+        metafunc.parametrize("route", routes, indirect=True)
+
+
+@pytest.fixture
+def route(request: pytest.FixtureRequest) -> str:
+    """How goodjob reaches the test database: ``direct`` or ``pgbouncer`` (transaction mode)."""
+    return str(getattr(request, "param", "direct"))
+
+
+@pytest.fixture
+def pooled_url(route: str, database_url: str, request: pytest.FixtureRequest) -> str | None:
+    """The test database's URL through PgBouncer, when the test runs through it."""
+    if route != "pgbouncer":
+        return None
+    bouncer = request.getfixturevalue("pgbouncer")
+    return str(bouncer.url(urlsplit(database_url).path.lstrip("/")))
+
+
 @pytest.fixture(scope="session")
 def template_url(pg_url: str) -> str:
     from goodjob.core.storage.migrate import migrate
@@ -100,8 +139,10 @@ def database_url(make_database: Callable[..., str]) -> str:
 
 
 @pytest.fixture
-def gj(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """goodjob configured against a fresh database (external mode unless a test says otherwise)."""
+def gj(database_url: str, pooled_url: str | None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """goodjob configured against a fresh database (external mode unless a test says otherwise);
+    through PgBouncer (``database_pooler="transaction"``) for tests marked ``pgbouncer``. The URL
+    returned is always the direct one, for the tests' own assertions."""
     import goodjob
     from goodjob.core.runtime import get_runtime
 
@@ -110,7 +151,10 @@ def gj(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
             monkeypatch.delenv(key)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     goodjob.reset_configuration()
-    goodjob.configure(database_url=database_url, execution_mode="external")
+    if pooled_url is not None:
+        goodjob.configure(database_url=pooled_url, database_pooler="transaction", execution_mode="external")
+    else:
+        goodjob.configure(database_url=database_url, execution_mode="external")
     get_runtime().reset()
     yield database_url
     get_runtime().reset()
@@ -143,7 +187,7 @@ async def start_worker(gj: str) -> AsyncIterator[Callable[..., Any]]:
     runtime = get_runtime()
 
     async def url() -> str:
-        return gj
+        return runtime.database_url()
 
     async def start(**options: Any) -> Worker:
         listen = options.pop("listen", True)

@@ -96,7 +96,7 @@ class TickJob(goodjob.Job):
     async def perform(self) -> None:
         import asyncpg
 
-        conn = await asyncpg.connect(os.environ["GOOD_JOB_DATABASE_URL"])
+        conn = await asyncpg.connect(_direct_url())
         try:
             marker = self.scheduled_at.isoformat() if self.scheduled_at else "none"
             await conn.execute("INSERT INTO side_effects (job_id, marker, pid) VALUES ($1, $2, $3)",
@@ -110,3 +110,8 @@ class CronRecordJob(goodjob.Job):
 
     async def perform(self, *args: Any, **kwargs: Any) -> None:
         EVENTS.append(("cron", (self.scheduled_at, args, kwargs)))
+
+
+def _direct_url() -> str:
+    """The test database itself, for the jobs' side-effect writes (workers may reach it through PgBouncer)."""
+    return os.environ.get("TEST_DIRECT_DATABASE_URL") or os.environ["GOOD_JOB_DATABASE_URL"]

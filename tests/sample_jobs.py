@@ -59,7 +59,7 @@ class SideEffectJob(goodjob.Job):
 
         if sleep:
             await asyncio.sleep(sleep)
-        conn = await asyncpg.connect(os.environ["GOOD_JOB_DATABASE_URL"])
+        conn = await asyncpg.connect(_direct_url())
         try:
             await conn.execute(
                 "INSERT INTO side_effects (job_id, marker, pid) VALUES ($1, $2, $3)",
@@ -94,7 +94,7 @@ async def _side_pool() -> Any:
 
     pool = _pools.get(os.getpid())
     if pool is None:
-        pool = await asyncpg.create_pool(os.environ["GOOD_JOB_DATABASE_URL"], min_size=1, max_size=4)
+        pool = await asyncpg.create_pool(_direct_url(), min_size=1, max_size=4)
         _pools[os.getpid()] = pool
     return pool
 
@@ -155,3 +155,6 @@ class CooperativeThreadJob(goodjob.Job):
             time.sleep(0.02)
         if current.cancelled:
             Path(folder, "saw-cancel").write_text(threading.current_thread().name)
+def _direct_url() -> str:
+    """The test database itself, for the jobs' side-effect writes (workers may reach it through PgBouncer)."""
+    return os.environ.get("TEST_DIRECT_DATABASE_URL") or os.environ["GOOD_JOB_DATABASE_URL"]

@@ -23,12 +23,15 @@ from types import MappingProxyType
 from typing import Any, Literal, TypeAlias, cast
 
 from goodjob.core.config_kinds import (
+    DATABASE_POOLERS,
     EXECUTION_MODES,
+    DatabasePooler,
     ExecutionMode,
     _Bool,
     _Callback,
     _count,
     _CronTable,
+    _DatabasePooler,
     _DatabaseUrl,
     _ExecutionMode,
     _Invalid,
@@ -45,6 +48,7 @@ from goodjob.core.project import embedded_location
 from goodjob.core.queues import MAX_THREADS
 
 __all__ = [
+    "DATABASE_POOLERS",
     "ENV_VARS",
     "EXECUTION_MODES",
     "Config",
@@ -99,6 +103,8 @@ class Config:
     database_pool_size: int = 10
     dashboard_username: str | None = None
     dashboard_password: str | None = None
+    database_pooler: DatabasePooler = "none"
+    session_database_url: str | None = None
 
     def __post_init__(self) -> None:
         for name, kind in _OPTIONS.items():
@@ -120,6 +126,11 @@ class Config:
     def polling_enabled(self) -> bool:
         """Whether to poll at all (``poll_interval=-1`` relies on LISTEN/NOTIFY alone)."""
         return self.poll_interval > 0
+
+    @property
+    def transaction_pooler(self) -> bool:
+        """True behind PgBouncer in transaction mode: no prepared statements, no session state."""
+        return self.database_pooler == "transaction"
 
     def describe_database(self) -> str:
         """Which database this config points at, safe for logs (the password is masked)."""
@@ -209,6 +220,8 @@ def configure(**options: object) -> Config:
     with _lock:
         merged = {**_code_options, **options}
         config = load_config(code=merged, cli=_cli_options)
+        if "database_url" in options and _database_guard is not None:
+            _database_guard(config.database_url)  # raises if goodjob already uses another database
         _code_options = merged
         _generation += 1
         return config
@@ -250,6 +263,16 @@ def set_cli_options(cli: Mapping[str, object]) -> Config:
         _cli_options = dict(cli)
         _generation += 1
         return config
+
+
+_database_guard: Callable[[str | None], None] | None = None
+
+
+def set_database_guard(guard: Callable[[str | None], None] | None) -> None:
+    """The runtime's check that a new ``database_url`` does not differ from the one in use: a
+    changed URL after first use must fail loudly, not be silently ignored by the open pools."""
+    global _database_guard
+    _database_guard = guard
 
 
 def reset_configuration() -> None:
@@ -335,6 +358,8 @@ _OPTIONS: Mapping[str, _Kind] = MappingProxyType(
         "database_pool_size": _count(1),
         "dashboard_username": _Text(nullable=True),
         "dashboard_password": _Text(nullable=True, secret=True),
+        "database_pooler": _DatabasePooler(),
+        "session_database_url": _DatabaseUrl(),
     }
 )
 assert tuple(_OPTIONS) == _FIELD_NAMES, "Config fields and _OPTIONS must list the same names in order"

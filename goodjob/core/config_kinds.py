@@ -19,6 +19,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 ExecutionMode: TypeAlias = Literal["inline", "external", "async", "async_server"]
 EXECUTION_MODES: tuple[ExecutionMode, ...] = ("inline", "external", "async", "async_server")
+DatabasePooler: TypeAlias = Literal["none", "transaction"]
+DATABASE_POOLERS: tuple[DatabasePooler, ...] = ("none", "transaction")
 
 
 def mask_database_url(url: str) -> str:
@@ -144,6 +146,21 @@ class _ExecutionMode(_Kind):
         if mode not in EXECUTION_MODES:
             raise _Invalid("is not a valid execution mode", hint=True)
         return mode
+
+
+class _DatabasePooler(_Kind):
+    """What sits between goodjob and Postgres: nothing (or a session pooler), or a transaction pooler."""
+
+    expected = "none (a direct connection, or PgBouncer in session mode) or transaction (PgBouncer in" \
+        " transaction mode)"
+
+    def check(self, value: object) -> object:
+        if not isinstance(value, str):
+            raise _type_error(value, "a str")
+        word = value.strip().lower()
+        if word not in DATABASE_POOLERS:
+            raise _Invalid("is not a valid database pooler", hint=True)
+        return word
 
 
 class _Text(_Kind):

@@ -21,6 +21,11 @@ class QueueStringError(ConfigurationError):
     """A ``--queues`` / ``GOOD_JOB_QUEUES`` string is malformed."""
 
 
+class JobOptionError(GoodJobError, ValueError, TypeError):
+    """A per-enqueue option (``set(queue=, priority=, wait=, timeout=, labels=)`` or the class
+    attribute it defaults to) is outside what goodjob can store; the message names the allowed range."""
+
+
 class SerializationError(GoodJobError, TypeError):
     """A job argument cannot be stored as JSON and restored exactly."""
 
@@ -39,6 +44,10 @@ class DatabaseNotConfiguredError(ConfigurationError):
 
 class DatabaseUnavailableError(GoodJobError):
     """The database cannot be reached (wrong URL, server down, network)."""
+
+
+class SessionDatabaseError(DatabaseUnavailableError):
+    """``session_database_url`` could not be reached at start (no silent fallback to leases)."""
 
 
 class EmbeddedPostgresError(GoodJobError):

@@ -13,6 +13,7 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import socket
 import threading
 import uuid
 import weakref
@@ -23,9 +24,9 @@ from uuid import UUID
 
 from goodjob.core import config as config_module
 from goodjob.core import events, notices, operations, tracing
-from goodjob.core.config import Config
+from goodjob.core.config import Config, mask_database_url
 from goodjob.core.enqueue import JobRequest, insert, utcnow
-from goodjob.core.errors import SchemaMissingError
+from goodjob.core.errors import ConfigurationError, SchemaMissingError
 from goodjob.core.features import concurrency
 from goodjob.core.features.concurrency_rules import class_rules
 from goodjob.core.storage import store
@@ -35,6 +36,7 @@ from goodjob.core.types import ClaimedJob, Enqueued, OutcomeKind
 from goodjob.core.worker.executor import JobExecutor
 from goodjob.core.worker.inprocess import ASYNC_MODES, InProcessWorker
 from goodjob.core.worker.launcher import Worker, emit_outcome
+from goodjob.core.worker.liveness import lock_key_for
 from goodjob.core.worker.recorder import Recorder
 
 log = logging.getLogger("goodjob")
@@ -103,6 +105,7 @@ class Runtime:
             weakref.WeakKeyDictionary()
         )
         self._url: str | None = None
+        self._url_setting: str | None = None  # config.database_url when _url was resolved
         self._url_lock = threading.Lock()
         self.bridge = SyncBridge()
         self._inline_executor: JobExecutor | None = None
@@ -117,8 +120,19 @@ class Runtime:
     def database_url(self) -> str:
         with self._url_lock:
             if self._url is None:
-                self._url = resolve_database_url(self.config)
+                config = self.config
+                self._url = resolve_database_url(config)
+                self._url_setting = config.database_url
             return self._url
+
+    def _check_database_change(self, new: str | None) -> None:
+        """configure(database_url=...) after first use: the pools already point elsewhere."""
+        if self._url is not None and new != self._url_setting:
+            raise ConfigurationError(
+                f"database_url={mask_database_url(new) if new else new!r} cannot take effect: goodjob already "
+                f"uses {mask_database_url(self._url)}; configure the database before the first enqueue or "
+                "worker start (tests: call goodjob.core.runtime.get_runtime().reset() first)"
+            )
 
     async def database(self) -> Database:
         """The pool for the running loop, opened on first use."""
@@ -127,7 +141,8 @@ class Runtime:
         if db is None or db.closed:
             url = self._url if self._url is not None else await asyncio.to_thread(self.database_url)
             route_logs(self.config.logger)
-            db = await Database.open(url, max_size=self.config.database_pool_size)
+            cfg = self.config
+            db = await Database.open(url, max_size=cfg.database_pool_size, pooler=cfg.database_pooler)
             existing = self._databases.get(loop)
             if existing is not None and not existing.closed:
                 await db.close()
@@ -225,6 +240,7 @@ class Runtime:
             cfg = self.config
             self._inline_executor = JobExecutor(
                 max_threads=cfg.max_threads,
+                immediate_retries=True,
                 retry_on_unhandled_error=cfg.retry_on_unhandled_error,
                 on_thread_error=cfg.on_thread_error,
                 thread_name="goodjob-inline",
@@ -232,24 +248,40 @@ class Runtime:
         return self._inline_executor
 
     async def perform_inline_job(self, job_id: UUID, connection: Executor | None = None) -> bool:
-        """Claim and perform one job in the caller; an unhandled error propagates to the caller."""
+        """Claim and perform one job in the caller; an unhandled error propagates to the caller.
+
+        A retry by a ``retry_on`` rule runs again at once, in the caller (GoodJob's inline
+        behaviour: the wait is skipped, the attempts limit still holds), until the job succeeds or
+        is discarded. The claim is held under a process row of its own (mode ``inline``) so that
+        recovery knows the row has a live owner however long the job runs.
+        """
         ex = connection if connection is not None else (await self.database()).pool
-        row = await store.claim_job(ex, job_id, utcnow(), self.process_id)
-        if row is None:
-            return False
-        job = ClaimedJob.from_record(row)
-        refused = None
-        if job.concurrency_key is not None:  # no claim filter here: check the perform rules now
-            refused = await concurrency.admit(ex, job, class_rules(job.job_class))
-        outcome = refused if refused is not None else await self._executor().perform(job)
-        recorder = Recorder(self.database, self.process_id, self.config.preserve_job_records)
-        await recorder.record([outcome], connection)
-        emit_outcome(outcome)
-        if outcome.unhandled and outcome.exception is not None:
-            raise outcome.exception
-        if outcome.kind is OutcomeKind.INTERRUPTED and outcome.exception is not None:
-            raise outcome.exception
-        return refused is None
+        owner = uuid.uuid4()
+        await store.register_process(
+            ex, id=owner, hostname=socket.gethostname(), pid=os.getpid(), queues="(inline)", max_threads=1,
+            lock_key=lock_key_for(owner), execution_mode="inline", now=utcnow(),
+        )
+        try:
+            while True:
+                row = await store.claim_job(ex, job_id, utcnow(), owner)
+                if row is None:
+                    return False
+                job = ClaimedJob.from_record(row)
+                refused = None
+                if job.concurrency_key is not None:  # no claim filter here: check the perform rules now
+                    refused = await concurrency.admit(ex, job, class_rules(job.job_class))
+                outcome = refused if refused is not None else await self._executor().perform(job)
+                recorder = Recorder(self.database, owner, self.config.preserve_job_records)
+                await recorder.record([outcome], connection)
+                emit_outcome(outcome)
+                if outcome.unhandled and outcome.exception is not None:
+                    raise outcome.exception
+                if outcome.kind is OutcomeKind.INTERRUPTED and outcome.exception is not None:
+                    raise outcome.exception
+                if outcome.kind is not OutcomeKind.RETRIED:
+                    return refused is None
+        finally:
+            await store.deregister_process(ex, owner)
 
     async def perform_inline(self, limit: int | None = None) -> int:
         """Perform the jobs that are due now (inline mode's helper for scheduled jobs)."""
@@ -343,6 +375,7 @@ def get_runtime() -> Runtime:
     with _runtime_lock:
         if _runtime is None:
             _runtime = Runtime()
+            config_module.set_database_guard(_runtime._check_database_change)
             atexit.register(_runtime.bridge.stop)
             os.register_at_fork(after_in_child=_runtime._after_fork)
         return _runtime

@@ -67,7 +67,10 @@ def dump_arguments(args: Sequence[object], kwargs: Mapping[str, object]) -> dict
             "job arguments are nested too deeply or contain a reference cycle; "
             "goodjob cannot store them as JSON"
         ) from None
-    return {"args": out_args, "kwargs": out_kwargs}
+    if jsonb_ordered(out_kwargs):
+        return {"args": out_args, "kwargs": out_kwargs}
+    # jsonb reorders object keys; the names' order rides along so **kwargs come back as passed
+    return {"args": out_args, "kwargs": out_kwargs, "kwargs_order": list(out_kwargs)}
 
 
 def dumps_arguments(args: Sequence[object], kwargs: Mapping[str, object]) -> str:
@@ -88,9 +91,11 @@ def load_arguments(data: Mapping[str, object]) -> tuple[tuple[object, ...], dict
         )
     try:
         # kwargs names are stored as plain keys (never escaped), so decode only the values
+        order = data.get("kwargs_order")
+        names = order if type(order) is list and sorted(order) == sorted(raw_kwargs) else raw_kwargs
         return (
             tuple(_decode(value) for value in raw_args),
-            {name: _decode(value) for name, value in raw_kwargs.items()},
+            {name: _decode(raw_kwargs[name]) for name in names},
         )
     except RecursionError:
         raise SerializationError("serialized arguments are nested too deeply to decode") from None
@@ -227,10 +232,25 @@ def _encode_dict(obj: dict[Any, Any]) -> object:
         if type(key) is not str or not key.isascii() or "\x00" in key or key == TAG:
             if not (type(key) is str and _plain_str(key) and key != TAG):
                 return _encode_pairs(obj)
+    if not jsonb_ordered(obj):
+        return _encode_pairs(obj)  # jsonb would reorder the keys: keep the order as pairs
     try:
         return {key: _encode(value) for key, value in obj.items()}
     except _Unsupported:
         _relocate((f"[{key!r}]", value) for key, value in obj.items())
+
+
+def jsonb_ordered(keys: Iterable[str]) -> bool:
+    """True if ``jsonb`` keeps these keys in this order. It stores object keys sorted by length in
+    bytes, then bytewise; a dict in any other order would come back reordered."""
+    previous: tuple[int, bytes] | None = None
+    for key in keys:
+        raw = key.encode("utf-8", "surrogatepass")
+        current = (len(raw), raw)
+        if previous is not None and current < previous:
+            return False
+        previous = current
+    return True
 
 
 def _encode_pairs(obj: dict[Any, Any]) -> object:

@@ -32,7 +32,7 @@ from goodjob.core.storage.embedded import resolve_database_url
 from goodjob.dashboard.charts import ThroughputCache
 from goodjob.dashboard.conditional import ConditionalGet
 from goodjob.dashboard.errors import exception_handlers, refuse
-from goodjob.dashboard.live import LiveHub
+from goodjob.dashboard.live import LiveHub, NoListen
 from goodjob.dashboard.routes import routes
 from goodjob.dashboard.security import AccessGate, BasicAuthMiddleware, Csrf, MountedSessions, Predicate
 
@@ -122,7 +122,8 @@ class Dashboard:
                 url = self.database_url
                 if url is None:
                     url = await asyncio.to_thread(_configured_database_url)
-                db = await Database.open(url, min_size=0, max_size=self._pool_size)
+                db = await Database.open(url, min_size=0, max_size=self._pool_size,
+                                         pooler=current_config().database_pooler)
                 self._databases[loop] = db
             return db
 
@@ -143,7 +144,14 @@ class Dashboard:
 
             return conn, release_to_pool
         db = await self._database()
-        listener = await connect(db.url, application_name="goodjob-dashboard")
+        config = current_config()
+        if config.session_database_url is not None:
+            url = config.session_database_url  # LISTEN needs a session: the direct connection
+        elif db.transaction_pooler:
+            raise NoListen
+        else:
+            url = db.url
+        listener = await connect(url, application_name="goodjob-dashboard", keepalive=True)
         return listener, listener.close
 
     async def close(self) -> None:

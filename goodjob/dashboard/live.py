@@ -18,7 +18,7 @@ from starlette.responses import StreamingResponse
 
 from goodjob.core.storage.db import Connection, is_connection_error
 
-__all__ = ["LiveHub", "event_stream"]
+__all__ = ["LiveHub", "NoListen", "event_stream"]
 
 log = logging.getLogger("goodjob.dashboard")
 
@@ -28,6 +28,10 @@ TICK_SECONDS = 5.0
 COALESCE_SECONDS = 1.0
 IDLE_SECONDS = 30.0  # keep LISTENing this long after the last page closed (page-to-page navigation)
 RETRY_SECONDS = 2.0
+
+class NoListen(Exception):
+    """LISTEN is impossible here (a transaction pooler and no session URL): pages refresh on ticks."""
+
 
 Connector = Callable[[], Awaitable[tuple[Connection, Callable[[], Awaitable[None]]]]]
 
@@ -80,6 +84,8 @@ class LiveHub:
         while not self._closed:
             try:
                 conn, release = await self._connect()
+            except NoListen:
+                return
             except Exception as err:
                 if not is_connection_error(err):
                     log.warning("goodjob dashboard: cannot LISTEN for live updates: %s", err)

@@ -20,10 +20,14 @@ CREATE TABLE IF NOT EXISTS side_effects (
 )"""
 
 
-def child_env(database_url: str, **extra: str) -> dict[str, str]:
+def child_env(database_url: str, pooled_url: str | None = None, **extra: str) -> dict[str, str]:
+    """A child's environment: the test database, or PgBouncer in front of it (``pooled_url``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOOD_JOB_")}
+    if pooled_url is not None:
+        env.update(GOOD_JOB_DATABASE_POOLER="transaction")
     env.update(
-        GOOD_JOB_DATABASE_URL=database_url,
+        GOOD_JOB_DATABASE_URL=pooled_url or database_url,
+        TEST_DIRECT_DATABASE_URL=database_url,
         PYTHONPATH=os.pathsep.join([str(ROOT / "tests"), str(ROOT)]),
         PYTHONUNBUFFERED="1",
     )
@@ -32,8 +36,9 @@ def child_env(database_url: str, **extra: str) -> dict[str, str]:
 
 
 class Workers:
-    def __init__(self, database_url: str, tmp_path: Path) -> None:
+    def __init__(self, database_url: str, tmp_path: Path, pooled_url: str | None = None) -> None:
         self.database_url = database_url
+        self.pooled_url = pooled_url
         self.tmp_path = tmp_path
         self.procs: list[subprocess.Popen[str]] = []
 
@@ -41,7 +46,7 @@ class Workers:
         log = open(self.tmp_path / f"worker{len(self.procs)}.log", "w+")
         proc = subprocess.Popen(
             [sys.executable, "-m", "goodjob", "start", *args],
-            env=child_env(self.database_url, **(env or {})),
+            env=child_env(self.database_url, self.pooled_url, **(env or {})),
             stdout=log, stderr=subprocess.STDOUT, text=True, cwd=self.tmp_path,
         )
         proc.log_path = log.name  # type: ignore[attr-defined]
@@ -65,8 +70,8 @@ class Workers:
 
 
 @pytest.fixture
-def workers(database_url: str, tmp_path: Path) -> Iterator[Workers]:
-    w = Workers(database_url, tmp_path)
+def workers(database_url: str, tmp_path: Path, pooled_url: str | None) -> Iterator[Workers]:
+    w = Workers(database_url, tmp_path, pooled_url)
     yield w
     w.stop_all()
 

@@ -43,8 +43,7 @@ async def test_perform_limit_one_holds_across_two_worker_processes(
         )
     assert time.monotonic() - started < 30
     print("jobs per worker pid:", dict(await conn.fetch("SELECT pid, count(*) FROM concurrency_spans GROUP BY pid")))
-    # A job's side effect (its span) commits before its worker records the result (in a batch, a
-    # moment later): wait for the results rather than read them at once.
+    # A job writes its span before it returns; its result is committed just after: wait for that too.
     await wait_for(lambda: conn.fetchval("SELECT count(*) = $1 FROM good_job_executions", total), timeout=30)
     outcomes = await conn.fetch("SELECT outcome, count(*) AS n FROM good_job_executions GROUP BY outcome")
     assert {r["outcome"]: r["n"] for r in outcomes} == {"succeeded": total}

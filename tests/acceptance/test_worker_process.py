@@ -57,9 +57,12 @@ async def test_ten_thousand_jobs_across_four_processes_run_exactly_once(
 
 
 @pytest.mark.slow
+@pytest.mark.pgbouncer
 async def test_sigkill_mid_job_runs_again_elsewhere_within_ten_seconds(
-    workers: Workers, conn: asyncpg.Connection
+    workers: Workers, conn: asyncpg.Connection, route: str
 ) -> None:
+    """Directly: the liveness lock frees at once (bound 10 s). Through PgBouncer without a session
+    URL: the heartbeat lease expires (documented bound 30 s)."""
     await conn.execute(SIDE_EFFECTS)
     goodjob.configure(preserve_job_records=True)
     victim = workers.start("--max-threads", "2")
@@ -75,10 +78,11 @@ async def test_sigkill_mid_job_runs_again_elsewhere_within_ten_seconds(
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
     killed_at = time.monotonic()
-    await wait_for(lambda: started(2), timeout=30)
+    await wait_for(lambda: started(2), timeout=45)
     recovered_in = time.monotonic() - killed_at
     print(f"SIGKILL recovery: the job ran again {recovered_in:.1f}s after the kill")
-    assert recovered_in < 10, f"took {recovered_in:.1f}s"
+    bound = 30 if route == "pgbouncer" else 10
+    assert recovered_in < bound, f"took {recovered_in:.1f}s"
 
     async def succeeded() -> bool:
         return await conn.fetchval("SELECT state FROM good_jobs WHERE id = $1", job.id) == "succeeded"

@@ -116,9 +116,9 @@ async def test_no_fast_path_inside_the_callers_transaction(
     routed: list[str] = []
     route = worker.route
 
-    def spy(queue: str) -> None:
+    def spy(queue: str, *args: Any) -> None:
         routed.append(queue)
-        route(queue)
+        route(queue, *args)
 
     monkeypatch.setattr(worker, "route", spy)
     async with conn.transaction():

@@ -47,6 +47,7 @@ def callbacks(event: str | None = None) -> list[tuple[str, Any]]:
     return [e for e in EVENTS if e[0] in ("finish", "success", "discard") and (event is None or e[0] == event)]
 
 
+@pytest.mark.pgbouncer
 async def test_success_fires_finish_and_success_once_with_the_batch(start_worker: StartWorker) -> None:
     await start_worker(poll_interval=0.2)
     async with goodjob.Batch({"user": 7}, description="import", on_finish=CallbackJob, on_success=CallbackJob,
@@ -76,6 +77,7 @@ async def test_a_discarded_job_fires_discard_and_finish_but_not_success(start_wo
     assert batch.status == "discarded" and batch.discarded_count == 1 and batch.finished_count == 2
 
 
+@pytest.mark.pgbouncer
 async def test_the_last_jobs_finishing_together_fire_each_callback_once(
     start_worker: StartWorker, conn: asyncpg.Connection
 ) -> None:

@@ -277,6 +277,7 @@ async def test_function_jobs_take_concurrency_too(conn: asyncpg.Connection) -> N
 
 
 @pytest.mark.parametrize("own_connection", [False, True])
+@pytest.mark.pgbouncer
 async def test_twenty_concurrent_enqueuers_leave_exactly_the_limit(gj: str, own_connection: bool) -> None:
     conns = [await asyncpg.connect(gj) for _ in range(20)]
     gate = asyncio.Event()
@@ -332,6 +333,7 @@ class ThreeAtATimeJob(SpanBase):
     concurrency = goodjob.Concurrency(key="three", perform_limit=3)
 
 
+@pytest.mark.pgbouncer
 async def test_concurrent_claimers_never_exceed_the_perform_limit(gj: str, conn: asyncpg.Connection) -> None:
     """Twenty claim statements at once, on twenty connections, over rows of one key spread over two
     queues: claimers of different queues see different rows, so only the key's lock keeps them from
@@ -410,6 +412,7 @@ async def test_perform_limit_one_runs_strictly_one_at_a_time_without_throttling(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+@pytest.mark.pgbouncer
 async def test_perform_limit_two_runs_two_at_once(start_worker: StartWorker) -> None:
     await goodjob.perform_all_later([TwoAtATimeJob.new(str(i), 0.1) for i in range(8)])
     await start_worker(max_threads=6, poll_interval=30)
@@ -417,6 +420,7 @@ async def test_perform_limit_two_runs_two_at_once(start_worker: StartWorker) -> 
     assert max_overlap(SPANS) == 2
 
 
+@pytest.mark.pgbouncer
 async def test_blocked_keys_do_not_hold_up_other_jobs(start_worker: StartWorker) -> None:
     BlockingJob.release = asyncio.Event()
     await BlockingJob.set(priority=-2).perform_later("a")
@@ -477,6 +481,7 @@ async def test_rows_without_stored_rules_are_throttled_before_perform(
         unsubscribe()
 
 
+@pytest.mark.pgbouncer
 async def test_key_and_rules_are_kept_across_retries(start_worker: StartWorker, conn: asyncpg.Connection) -> None:
     goodjob.configure(preserve_job_records=True)
     KEY_CALLS.clear()

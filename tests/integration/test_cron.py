@@ -92,6 +92,7 @@ async def test_a_worker_refuses_to_start_with_an_invalid_entry(start_worker: Sta
 # --- scheduling --------------------------------------------------------------------------------------
 
 
+@pytest.mark.pgbouncer
 async def test_every_second_on_two_workers_runs_each_occurrence_once(
     start_worker: StartWorker, conn: asyncpg.Connection
 ) -> None:
@@ -155,6 +156,7 @@ async def test_runs_missed_while_down_resume_after_the_last_one(
     assert missed == list(two.occurrences(last, started))
 
 
+@pytest.mark.pgbouncer
 async def test_enable_flags_switch_entries_for_every_process(
     start_worker: StartWorker, conn: asyncpg.Connection
 ) -> None:

@@ -96,7 +96,7 @@ async def make_client(gj: str) -> AsyncIterator[MakeClient]:
     clients: list[httpx.AsyncClient] = []
 
     async def make(*, mount: str = "/good_job", **options: Any) -> httpx.AsyncClient:
-        options.setdefault("database_url", gj)
+        options.setdefault("database_url", goodjob.current_config().database_url or gj)  # via PgBouncer too
         dashboard = goodjob.create_dashboard(**options)
         dashboards.append(dashboard)
         app = Starlette(routes=[Mount(mount, dashboard)])
@@ -119,6 +119,7 @@ async def client(make_client: MakeClient) -> httpx.AsyncClient:
 # --- pages --------------------------------------------------------------------------------------
 
 
+@pytest.mark.pgbouncer
 async def test_every_page_renders_with_real_and_seeded_jobs(
     client: httpx.AsyncClient, conn: asyncpg.Connection
 ) -> None:
@@ -159,6 +160,7 @@ async def test_job_detail_pretty_prints_arguments_and_escapes_html(
     assert html.count("&lt;script&gt;") >= 4  # class, error, execution error, traceback, arguments
 
 
+@pytest.mark.pgbouncer
 async def test_tabs_partition_jobs_and_count_them(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
     now = datetime.now(UTC)
     ids = {
@@ -208,6 +210,7 @@ async def test_filters_by_queue_class_and_search(client: httpx.AsyncClient, conn
     assert await listed(state="queued", q="insufficient") == set()
 
 
+@pytest.mark.pgbouncer
 async def test_keyset_pagination_walks_every_job_once_in_order(
     client: httpx.AsyncClient, conn: asyncpg.Connection
 ) -> None:

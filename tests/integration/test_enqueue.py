@@ -24,6 +24,7 @@ async def _row(conn: asyncpg.Connection, job_id: uuid.UUID) -> asyncpg.Record:
     return row
 
 
+@pytest.mark.pgbouncer
 async def test_defaults(conn: asyncpg.Connection) -> None:
     before = datetime.now(UTC)
     result = await RecordJob.perform_later(1, "two", three=3)
@@ -69,6 +70,7 @@ async def test_function_jobs(conn: asyncpg.Connection) -> None:
     assert await add_numbers.perform_now(4, 5) == 9
 
 
+@pytest.mark.pgbouncer
 async def test_transaction_rollback_leaves_no_row_and_no_notify(gj: str) -> None:
     listener = await asyncpg.connect(gj)
     received: list[str] = []
@@ -95,6 +97,7 @@ async def test_transaction_rollback_leaves_no_row_and_no_notify(gj: str) -> None
         await goodjob.get_runtime().close_database()
 
 
+@pytest.mark.pgbouncer
 async def test_bulk_enqueue_one_notify_per_queue(gj: str, conn: asyncpg.Connection) -> None:
     listener = await asyncpg.connect(gj)
     received: list[str] = []
@@ -140,6 +143,7 @@ async def test_serialization_error_writes_nothing(conn: asyncpg.Connection) -> N
     assert await conn.fetchval("SELECT count(*) FROM good_jobs") == 0
 
 
+@pytest.mark.pgbouncer
 def test_sync_api_from_plain_code_and_a_thread_beside_a_loop(gj: str) -> None:
     result = RecordJob.perform_later_sync("from sync")
     assert result

@@ -198,7 +198,8 @@ async def test_retry_keeps_the_last_error_while_waiting(conn: asyncpg.Connection
         "SELECT executions_count = 1 AND state = 'queued' FROM good_jobs WHERE id = $1", job.id))
     row = await conn.fetchrow("SELECT error, error_event, scheduled_at > now() + interval '50 minutes' AS later "
                               "FROM good_jobs WHERE id = $1", job.id)
-    assert row["error"] == "later" and row["error_event"] == "retried" and row["later"]
+    assert row["error"] == "test_failures.TransientError: later"
+    assert row["error_event"] == "retried" and row["later"]
 
 
 async def test_exhausted_retries_without_and_with_fallback(start_worker: Any, conn: asyncpg.Connection) -> None:
@@ -296,15 +297,17 @@ async def test_set_timeout_per_enqueue_and_thread_slot_accounting(start_worker: 
     SlowThreadJob.release.clear()
     worker = await start_worker(queues="*:1")
     job = await SlowThreadJob.set(timeout=0.2).perform_later()
-    await wait_for(lambda: conn.fetchval("SELECT state = 'discarded' FROM good_jobs WHERE id = $1", job.id))
-    error = await conn.fetchval("SELECT error FROM good_jobs WHERE id = $1", job.id)
-    assert "timeout" in error and "cannot be stopped" in error
-    # the thread still runs: its slot stays taken, so the next job waits
-    assert worker.schedulers[0].free_slots == 0
+    await wait_for(lambda: worker.running_count == 1)
+    # past its timeout the thread still runs: the row stays running, the slot taken, the next job waits
     follow = await ChildJob.perform_later("after")
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.5)
+    assert await _state(conn, job.id) == "running"
+    assert worker.schedulers[0].free_slots == 0
     assert await _state(conn, follow.id) == "queued"
     SlowThreadJob.release.set()
+    await wait_for(lambda: conn.fetchval("SELECT state = 'discarded' FROM good_jobs WHERE id = $1", job.id))
+    error = await conn.fetchval("SELECT error FROM good_jobs WHERE id = $1", job.id)
+    assert "timeout" in error and "could not be stopped" in error
     await wait_for(lambda: conn.fetchval("SELECT state = 'succeeded' FROM good_jobs WHERE id = $1", follow.id))
 
 

@@ -76,6 +76,7 @@ async def test_a_paused_job_class_waits_in_every_kind_of_pool(
     await wait_for(lambda: ("flaky", "held") in EVENTS, timeout=10)
 
 
+@pytest.mark.pgbouncer
 async def test_pauses_reach_a_worker_without_listen_through_polling(
     start_worker: StartWorker, conn: asyncpg.Connection
 ) -> None:

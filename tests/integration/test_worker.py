@@ -51,6 +51,7 @@ async def test_notify_wakes_an_idle_worker_without_polling(start_worker: StartWo
     assert time.monotonic() - started < 5  # no poll: only NOTIFY could have woken it
 
 
+@pytest.mark.pgbouncer
 async def test_polling_finds_jobs_when_listen_is_off(start_worker: StartWorker) -> None:
     await start_worker(poll_interval=0.2, listen=False)
     await OrderJob.perform_later("polled")
@@ -76,6 +77,7 @@ async def test_cache_is_warmed_at_start(start_worker: StartWorker) -> None:
     await wait_for(lambda: ORDER == ["warm"], timeout=10)
 
 
+@pytest.mark.pgbouncer
 async def test_priority_then_time_order(start_worker: StartWorker) -> None:
     await OrderJob.set(priority=5).perform_later("p5")
     await OrderJob.set(priority=-1).perform_later("p-1")
@@ -95,6 +97,7 @@ async def test_plus_queues_come_in_order_before_priority(start_worker: StartWork
     assert ORDER == ["high", "mid", "low"]
 
 
+@pytest.mark.pgbouncer
 async def test_exclusion_pool_skips_excluded_queues(start_worker: StartWorker, conn: asyncpg.Connection) -> None:
     await OrderJob.set(queue="mail").perform_later("mail")
     await OrderJob.set(queue="batch").perform_later("batch")
@@ -119,6 +122,7 @@ async def test_a_busy_pool_never_starves_another(start_worker: StartWorker) -> N
     await wait_for(lambda: "end:b" in ORDER)
 
 
+@pytest.mark.pgbouncer
 async def test_pool_runs_at_most_n_jobs_at_once(start_worker: StartWorker) -> None:
     BlockJob.release = asyncio.Event()
     worker = await start_worker(queues="*:3")
@@ -138,7 +142,7 @@ async def test_listener_reconnects_after_terminate(start_worker: StartWorker, co
     await wait_for(lambda: worker.notifier is not None and worker.notifier.connected)
     killed = await conn.fetchval(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-        "WHERE application_name = 'goodjob-notifier' AND datname = current_database()"
+        "WHERE application_name = 'goodjob-session' AND datname = current_database()"
     )
     assert killed == 1
     await wait_for(lambda: worker.notifier is not None and worker.notifier.connections >= 2, timeout=20)
@@ -147,6 +151,7 @@ async def test_listener_reconnects_after_terminate(start_worker: StartWorker, co
     await wait_for(lambda: ORDER == ["after reconnect"], timeout=10)
 
 
+@pytest.mark.pgbouncer
 async def test_unknown_job_class_is_recorded_and_worker_keeps_going(
     start_worker: StartWorker, conn: asyncpg.Connection
 ) -> None:
@@ -167,6 +172,7 @@ async def test_unknown_job_class_is_recorded_and_worker_keeps_going(
     assert "gone.Away" in row["error"] and row["error_event"] == "unhandled"
 
 
+@pytest.mark.pgbouncer
 async def test_process_row_registered_and_removed(start_worker: StartWorker, conn: asyncpg.Connection) -> None:
     worker = await start_worker(queues="a:2;b:1")
     row = await conn.fetchrow("SELECT * FROM good_job_processes")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeAlias
 
@@ -34,7 +35,16 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.ConnectionFailureError,
     asyncio.TimeoutError,
+    # A connection cut while a query is in flight (`pg_ctl restart -m fast`) can surface as
+    # "cannot switch to state 15; another operation is in progress" rather than as a closed
+    # connection: the protocol state machine broke because the server went away.
+    asyncpg.InternalClientError,
 )
+
+
+#: A pool connection unused this long is closed: after a burst (start-up, a drain) an idle worker
+#: is back to one pool connection beside its session connection within this time.
+IDLE_CONNECTION_SECONDS = 20.0
 
 
 def is_connection_error(exc: BaseException) -> bool:
@@ -48,25 +58,43 @@ def is_connection(obj: object) -> bool:
 
 
 class Database:
-    """A small wrapper around an asyncpg pool that remembers its URL and loop."""
+    """A small wrapper around an asyncpg pool that remembers its URL, loop and pooler.
 
-    def __init__(self, url: str, pool: Pool, loop: asyncio.AbstractEventLoop) -> None:
+    Behind a transaction pooler (``pooler="transaction"``, PgBouncer's ``pool_mode = transaction``)
+    consecutive statements of one client connection may run on different server connections, so
+    nothing may outlive a transaction: asyncpg's statement cache is off (it names prepared
+    statements per server connection, and the next transaction may not find them, or find a
+    duplicate name). asyncpg then sends each statement as an unnamed Parse/Bind/Execute in one
+    round trip with no Sync in between, which PgBouncer keeps on one server connection.
+    """
+
+    def __init__(
+        self, url: str, pool: Pool, loop: asyncio.AbstractEventLoop, *, pooler: str = "none"
+    ) -> None:
         self.url = url
         self.pool = pool
         self.loop = loop
+        self.pooler = pooler
 
     @classmethod
-    async def open(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> Database:
+    async def open(
+        cls, url: str, *, min_size: int = 1, max_size: int = 10, pooler: str = "none"
+    ) -> Database:
         pool = await asyncpg.create_pool(
             url,
             min_size=min_size,
             max_size=max_size,
-            max_inactive_connection_lifetime=60.0,
+            max_inactive_connection_lifetime=IDLE_CONNECTION_SECONDS,
             server_settings={"application_name": "goodjob"},
             reset=_cheap_reset,
+            **pool_options(pooler),
         )
         assert pool is not None
-        return cls(url, pool, asyncio.get_running_loop())
+        return cls(url, pool, asyncio.get_running_loop(), pooler=pooler)
+
+    @property
+    def transaction_pooler(self) -> bool:
+        return self.pooler == "transaction"
 
     @contextlib.asynccontextmanager
     async def acquire(self) -> AsyncIterator[Connection]:
@@ -98,12 +126,37 @@ async def _cheap_reset(conn: Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
-async def connect(url: str, *, application_name: str = "goodjob") -> Connection:
-    """A dedicated connection (LISTEN, the liveness lock): never returned to a pool."""
+def pool_options(pooler: str) -> dict[str, Any]:
+    """asyncpg options for connections that go through ``pooler`` (see :class:`Database`)."""
+    if pooler == "transaction":
+        return {"statement_cache_size": 0, "max_cached_statement_lifetime": 0}
+    return {}
+
+
+async def connect(
+    url: str, *, application_name: str = "goodjob", pooler: str = "none", keepalive: bool = False
+) -> Connection:
+    """A dedicated connection (the session connection: LISTEN and the liveness lock; the dashboard's
+    LISTEN): never returned to a pool. ``keepalive`` turns on TCP keepalives, so that a connection
+    whose peer vanished without a FIN is noticed in about 30 s without any keep-alive statement."""
     conn: Connection = await asyncpg.connect(
-        url, server_settings={"application_name": application_name}, timeout=10
+        url, server_settings={"application_name": application_name}, timeout=10, **pool_options(pooler)
     )
+    if keepalive:
+        _tcp_keepalive(conn)
     return conn
+
+
+def _tcp_keepalive(conn: Connection, idle: int = 10, interval: int = 5, count: int = 4) -> None:
+    transport = getattr(conn, "_transport", None)  # asyncpg has no public accessor for the socket
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or sock.family == socket.AF_UNIX:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
 
 
 def add_termination_listener(conn: Connection, callback: Callable[[], None]) -> None:

@@ -206,6 +206,13 @@ class TemporaryPostgres:
         self._server.create_database(database)
         return self.url(database)
 
+    def restart(self, *, mode: str = "fast") -> None:
+        """Stop and start the server again on the same socket (fault-injection tests and benches:
+        every connection is cut, as in a real Postgres restart)."""
+        with self._server.locked():
+            self._server.stop(mode=mode)
+            self._server.start(conf=[], sync=False)
+
     def stop(self) -> None:
         """Stop the server at once (no checkpoint: the data is thrown away) and delete its files."""
         if self._stopped or os.getpid() != self._owner_pid:

@@ -107,6 +107,15 @@ async def record_results(
     return [r["id"] for r in rows]
 
 
+async def record_outcomes(
+    ex: Executor, gone: list[UUID], process_id: UUID, results: tuple[list[Any], ...], now: datetime,
+    executions: tuple[list[Any], ...],
+) -> set[UUID]:
+    """Delete, update and record history in one statement; returns the ids of the updated rows."""
+    rows = await ex.fetch(sql("record_outcomes"), gone, process_id, *results, now, *executions)
+    return {r["id"] for r in rows}
+
+
 async def insert_executions(ex: Executor, process_id: UUID | None, columns: tuple[list[Any], ...]) -> None:
     await ex.execute(sql("insert_executions"), process_id, *columns)
 
@@ -122,6 +131,10 @@ async def job_return_value(ex: Executor, job_id: UUID) -> str | None:
 
 async def release_own_jobs(ex: Executor, ids: list[UUID], process_id: UUID, now: datetime) -> None:
     await ex.execute(sql("release_own_jobs"), ids, process_id, now)
+
+
+async def release_claims(ex: Executor, process_id: UUID, stamps: list[datetime], now: datetime) -> list[Record]:
+    return list(await ex.fetch(sql("release_claims"), process_id, stamps, now))
 
 
 # --- processes ----------------------------------------------------------------------------------
@@ -140,16 +153,38 @@ async def lock_process(ex: Executor, lock_key: int) -> bool:
     return bool(await ex.fetchval(sql("lock_process"), lock_key))
 
 
-async def heartbeat(ex: Executor, process_id: UUID, now: datetime) -> bool:
-    return await ex.fetchval(sql("heartbeat"), process_id, now) is not None
+async def heartbeat(ex: Executor, process_id: UUID) -> bool:
+    return await ex.fetchval(sql("heartbeat"), process_id) is not None
+
+
+async def heartbeat_sweep(
+    ex: Executor, process_id: UUID, *, mode: str, leader: bool, sweeper_key: int, lease: float, grace: float,
+    digest: str, inline_age: float, orphan_age: float,
+) -> Record:
+    """The heartbeat, the sweeper's suspects and orphans, the members and the pauses in one statement."""
+    row: Record = await ex.fetchrow(
+        sql("heartbeat_sweep"), process_id, mode, leader, sweeper_key, lease, grace, digest, inline_age,
+        orphan_age,
+    )
+    return row
 
 
 async def deregister_process(ex: Executor, process_id: UUID) -> None:
     await ex.execute(sql("deregister_process"), process_id)
 
 
-async def dead_processes(ex: Executor, own_id: UUID, stale_before: datetime) -> list[UUID]:
-    return [r["id"] for r in await ex.fetch(sql("dead_processes"), own_id, stale_before)]
+async def dead_processes(
+    ex: Executor, own_id: UUID, lease: float, grace: float, inline_age: float
+) -> tuple[list[UUID], datetime | None]:
+    """Suspected dead processes and when the database looked (None: no suspects)."""
+    rows = await ex.fetch(sql("dead_processes"), own_id, lease, grace, inline_age)
+    return [r["id"] for r in rows], (rows[0]["observed_at"] if rows else None)
+
+
+async def confirm_dead_processes(
+    ex: Executor, ids: list[UUID], observed_at: datetime, lease: float, inline_age: float
+) -> list[UUID]:
+    return [r["id"] for r in await ex.fetch(sql("confirm_dead_processes"), ids, observed_at, lease, inline_age)]
 
 
 async def orphaned_running_jobs(ex: Executor, locked_before: datetime) -> list[UUID]:

@@ -38,7 +38,9 @@ class JobExecutor:
         on_thread_error: Callable[[BaseException], object] | None = None,
         shutting_down: Callable[[], bool] = lambda: False,
         thread_name: str = "goodjob",
+        immediate_retries: bool = False,
     ) -> None:
+        self.immediate_retries = immediate_retries  # inline mode: retry_on waits are skipped
         self.retry_on_unhandled_error = retry_on_unhandled_error
         self.on_thread_error = on_thread_error
         self.shutting_down = shutting_down
@@ -96,24 +98,24 @@ class JobExecutor:
             # Jobs that keep their return value (Django tasks) encode it here; an unstorable value
             # fails the attempt like any error. Other jobs return None: nothing is written.
             stored = instance._goodjob_store_result(value)
-        except asyncio.CancelledError as exc:
-            if ctx.cancelled:
-                # The worker cancelled the task for an operator (not shutdown, not the job's own
-                # CancelledError): clear the request so the task can go on to record it.
-                if ctx.task is not None:
-                    ctx.task.uncancel()
-                return self._outcome(job, OutcomeKind.CANCELLED, started_at, t0,
-                                     JobCancelledError("cancelled by operator"))
-            # Shutdown cancelled the task: always an interruption, whatever the settings.
-            return self._outcome(job, OutcomeKind.INTERRUPTED, started_at, t0, exc, retry_in=0.0)
-        except (KeyboardInterrupt, SystemExit) as exc:
-            return self._outcome(job, OutcomeKind.INTERRUPTED, started_at, t0, exc, retry_in=0.0)
         except Snooze as exc:
             # Before the retry rules: a snooze is not a failure (no error, the attempt not counted).
             return self._outcome(job, OutcomeKind.SNOOZED, started_at, t0, retry_in=exc.seconds)
-        except Exception as exc:
+        except BaseException as exc:
             if ctx.cancelled:
-                return self._outcome(job, OutcomeKind.CANCELLED, started_at, t0, exc)
+                # An operator's cancel (goodjob.jobs.cancel): whatever the job raised on its way out.
+                # Clear the cancel request so the task can go on to record it.
+                if isinstance(exc, asyncio.CancelledError) and ctx.task is not None:
+                    ctx.task.uncancel()
+                return self._outcome(job, OutcomeKind.CANCELLED, started_at, t0,
+                                     JobCancelledError("cancelled by operator"))
+            if _cancelled_by_worker():
+                # The worker cancelled the task (shutdown): an interruption, whatever the job then
+                # raised. No retry time: the row keeps its scheduled_at, so it keeps its place.
+                return self._outcome(job, OutcomeKind.INTERRUPTED, started_at, t0, exc)
+            # Anything the job raises itself is the job's error, Exception or not: CancelledError
+            # nobody asked for, KeyboardInterrupt, SystemExit, GeneratorExit, a custom
+            # BaseException. Retry rules apply; the worker's own signals never pass through here.
             return await self._failure(cls, instance, job, exc, started_at, t0)
         return self._outcome(job, OutcomeKind.SUCCEEDED, started_at, t0, return_value=stored)
 
@@ -138,10 +140,20 @@ class JobExecutor:
         except TimeoutError as exc:
             if not scope.expired():
                 raise
-            stuck = self._track_stuck(instance.job_id, threads)
-            note = "; its thread cannot be stopped and keeps its slot until it returns" if stuck else ""
+            alive = [f for f in threads if not f.done()]
+            late = ""
+            if alive:
+                # Python cannot stop a thread. Until it really ends the job keeps running: its row
+                # stays locked and its slot taken, so its retry can never overlap it. Only then is
+                # the timeout recorded (and a retry scheduled). A shutdown cancels this wait.
+                waited_from = time.perf_counter()
+                try:
+                    await asyncio.wait([asyncio.wrap_future(f, loop=loop) for f in alive])
+                finally:
+                    self._track_stuck(instance.job_id, threads)
+                late = f"; its thread could not be stopped and ran {time.perf_counter() - waited_from:.1f}s longer"
             raise JobTimeoutError(
-                f"{instance.job_name} {instance.job_id} ran past its timeout of {timeout:g}s{note}"
+                f"{instance.job_name} {instance.job_id} ran past its timeout of {timeout:g}s{late}"
             ) from exc
 
     def _track_stuck(self, job_id: Any, threads: list[concurrent.futures.Future[Any]]) -> bool:
@@ -157,7 +169,7 @@ class JobExecutor:
         cls: type[Any] | None,
         instance: Any,
         job: ClaimedJob,
-        exc: Exception,
+        exc: BaseException,
         started_at: datetime,
         t0: float,
     ) -> Outcome:
@@ -176,7 +188,8 @@ class JobExecutor:
                 wait = policy.unhandled_retry_wait(job.executions_count)
                 return self._outcome(job, OutcomeKind.RETRIED, started_at, t0, exc, wait, unhandled=True)
             return self._outcome(job, OutcomeKind.DISCARDED, started_at, t0, exc, unhandled=True)
-        return self._outcome(job, decision.kind, started_at, t0, exc, decision.wait)
+        retry_in = 0.0 if self.immediate_retries and decision.wait is not None else decision.wait
+        return self._outcome(job, decision.kind, started_at, t0, exc, retry_in)
 
     def _report(self, exc: BaseException) -> None:
         if self.on_thread_error is None:
@@ -222,3 +235,10 @@ class JobExecutor:
 def _t0(outcome: Outcome) -> float:
     """The perf_counter origin that gives ``outcome``'s duration again (for a re-labelled outcome)."""
     return time.perf_counter() - outcome.duration_ms / 1000.0
+
+
+def _cancelled_by_worker() -> bool:
+    """True if someone cancelled the running task (the worker's shutdown or drain), False if the
+    job raised CancelledError on its own. ``Task.cancelling()`` counts pending cancel requests."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -9,7 +9,6 @@ comes, so a job scheduled for 12:00:00 starts at 12:00:00 rather than at the nex
 from __future__ import annotations
 
 import asyncio
-import bisect
 import logging
 import time
 import uuid
@@ -29,11 +28,12 @@ from goodjob.core.worker.liveness import ProcessRecord
 from goodjob.core.worker.notifier import Notifier
 from goodjob.core.worker.poller import Poller
 from goodjob.core.worker.recorder import Recorder
+from goodjob.core.worker.routing import WakeRouter, notification_key
+from goodjob.core.worker.schedule_cache import ScheduledCache
 from goodjob.core.worker.scheduler import Scheduler
 from goodjob.core.worker.services import WorkerServices
 
 log = logging.getLogger("goodjob")
-
 
 class Worker:
     def __init__(
@@ -57,8 +57,9 @@ class Worker:
         self.started = False
         self.stopping = False
         self.listen = True  # LISTEN/NOTIFY; off leaves polling and the cache
-        self._cache: list[tuple[float, str]] = []  # (epoch seconds, queue), sorted
-        self._cache_timer: asyncio.TimerHandle | None = None
+        self.router: WakeRouter | None = None
+        self._cache = ScheduledCache(config.max_cache, self._on_cache_due)
+        self._warming: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
         self._since_cleanup = 0
         self._cleanup_task: asyncio.Task[None] | None = None
@@ -73,18 +74,25 @@ class Worker:
         await check_schema(database.pool)
         await self.services.prepare()
         total_threads = sum(p.max_threads for p in self.pools)
+        if self.listen and await self.session_url() is not None:
+            self.notifier = Notifier(self._on_notify, on_connected=self._notifier_state)
         self.process = ProcessRecord(
             database=self._database,
-            url=self._url,
+            url=self.session_url,
             queues=cfg.queues,
             max_threads=total_threads,
             execution_mode=self.execution_mode,
             on_recovered=self._wake_queues,
             on_cancelled=self.cancel,  # the heartbeat's safety net for a missed cancel NOTIFY
             cron=self.services.published_cron(),
+            on_members=self._set_members,
+            on_paused=self.services.pauses.apply,
+            notifier=self.notifier,
         )
+        self.router = WakeRouter(self.process.id)
+        self.services.is_sweeper = lambda: self.process is not None and self.process.leader
         self.recorder = Recorder(
-            self._database, self.process.id, cfg.preserve_job_records, on_recorded=self._count_for_cleanup
+            self._database, self.process.id, cfg.preserve_job_records, on_recorded=self._after_recorded
         )
         for index, spec in enumerate(self.pools):
             executor = JobExecutor(
@@ -108,9 +116,6 @@ class Worker:
                 )
             )
         await self.process.start()
-        if self.listen:
-            self.notifier = Notifier(self._url, self._on_notify, on_connected=self._notifier_state)
-            self.notifier.start()
         self.poller = Poller(cfg.poll_interval, self._poll)
         self.poller.start()
         for scheduler in self.schedulers:
@@ -140,9 +145,8 @@ class Worker:
         self.stopping = True
         timeout = self.config.shutdown_timeout if timeout is None else timeout
         wait = None if timeout < 0 else timeout
-        if self._cache_timer is not None:
-            self._cache_timer.cancel()
-        for task in (self._cleanup_timer, self._cleanup_task):
+        self._cache.close()
+        for task in (self._cleanup_timer, self._cleanup_task, *self._warming):
             if task is not None:
                 task.cancel()
         await self.services.stop()
@@ -169,6 +173,10 @@ class Worker:
                         ", ".join(map(str, stuck)))
         if self.recorder is not None:
             await self.recorder.close()
+            n, p50, p99, worst = self.recorder.delay_percentiles()
+            if n:
+                log.info("result write delay over %d results: p50 %.1fms p99 %.1fms max %.1fms",
+                         n, p50, p99, worst)
         if self.process is not None:
             await self.process.stop()
         for scheduler in self.schedulers:
@@ -179,7 +187,38 @@ class Worker:
         log.info("worker stopped")
         return interrupted
 
+    async def session_url(self) -> str | None:
+        """Where session state may live (LISTEN, the liveness lock): ``session_database_url``, else
+        the database itself unless that is a transaction pooler (then None: polling and leases)."""
+        if self.config.session_database_url is not None:
+            return self.config.session_database_url
+        return None if self.config.transaction_pooler else await self._url()
+
+    def _set_members(self, members: list[Any]) -> None:
+        if self.router is not None:
+            self.router.set_members(members)
+
     # --- automatic cleanup of preserved jobs ------------------------------------------------------
+
+    def _after_recorded(self, outcomes: Sequence[Outcome]) -> None:
+        self._wake_for_reruns(outcomes)
+        self._count_for_cleanup(outcomes)
+
+    def _wake_for_reruns(self, outcomes: Sequence[Outcome]) -> None:
+        """Jobs that run again (retry, interruption, throttle) are due at a time only this process
+        knows: now that their rows are committed, route the due ones and cache the later ones.
+        Claiming sooner would miss them (the wake-up of the finished job may claim before the
+        write commits), and with polling off nothing else would ever wake a pool for them."""
+        now = time.time()
+        for outcome in outcomes:
+            if outcome.kind not in _RERUNS:
+                continue
+            at = outcome.retry_at.timestamp() if outcome.retry_at is not None else now
+            queue = outcome.job.queue_name
+            if at > now:
+                self.cache(at, queue)
+            else:
+                self.route(queue)
 
     def _count_for_cleanup(self, outcomes: Sequence[Outcome]) -> None:
         self._since_cleanup += len(outcomes)
@@ -216,15 +255,18 @@ class Worker:
             scheduler.wake()
 
     def _poll(self) -> None:
-        self.services.on_poll()  # re-read the pauses (a resume wakes the pools again)
         self.wake_all()
 
     def _wake_queues(self, queues: list[str]) -> None:
         for queue in queues:
             self.route(queue)
 
-    def route(self, queue: str) -> None:
-        """Wake the first idle pool that serves ``queue``; failing that, the first that serves it."""
+    def route(self, queue: str, key: bytes | None = None, count: int = 1) -> None:
+        """Wake the first idle pool that serves ``queue``; if all are busy, mark the first so that
+        it claims when a slot frees (a busy worker sends no claim now). With a notification
+        ``key``, only if this worker is among the ones chosen to answer it (see routing.py)."""
+        if key is not None and self.router is not None and not self.router.answers(queue, key, count):
+            return
         first = None
         for scheduler in self.schedulers:
             if scheduler.spec.matches(queue):
@@ -233,12 +275,15 @@ class Worker:
                     return
                 first = first or scheduler
         if first is not None:
-            first.wake()
+            first.mark()
 
     def _on_notify(self, payload: dict[str, Any]) -> None:
         if payload.get("reconnected"):
             self.services.pauses.refresh_soon()  # a pause NOTIFY may have been missed
             self.wake_all()
+            # Notifications of future jobs may have been missed too (before the first connect,
+            # or while reconnecting): with polling off nothing else would ever find them.
+            self._spawn_warm_cache()
             return
         if payload.get("paused"):
             self.services.pauses.refresh_soon()
@@ -251,42 +296,38 @@ class Worker:
         if not isinstance(queue, str):
             return
         at = payload.get("at")
-        if isinstance(at, int | float) and at > time.time() + 0.001:
-            self.cache(float(at), queue)
+        at = float(at) if isinstance(at, int | float) else None
+        count = payload.get("count")
+        if at is not None and at > time.time():
+            self.cache(at, queue, shared=True)
+        else:
+            self.route(queue, notification_key(queue, at), count if isinstance(count, int) else 1)
+
+    def cache(self, at: float, queue: str, *, shared: bool = False) -> None:
+        """Wake a pool for ``queue`` at ``at`` (see schedule_cache.py). ``shared``: every worker
+        caches this entry (from a NOTIFY or the warm-up), so routing picks who answers; otherwise
+        (a retry only this process wrote) this process claims it itself."""
+        if any(s.spec.matches(queue) for s in self.schedulers):
+            self._cache.add(at, queue, shared)
+
+    def _on_cache_due(self, at: float, queue: str, shared: bool) -> None:
+        if shared:
+            self.route(queue, notification_key(queue, at))
         else:
             self.route(queue)
 
-    def cache(self, at: float, queue: str) -> None:
-        if self.config.max_cache <= 0 or not any(s.spec.matches(queue) for s in self.schedulers):
+    def _spawn_warm_cache(self) -> None:
+        if self.stopping or self.config.max_cache <= 0:
             return
-        entry = (at, queue)
-        if len(self._cache) >= self.config.max_cache and entry >= self._cache[-1]:
-            return  # later than everything cached: the poller will find it
-        bisect.insort(self._cache, entry)
-        if len(self._cache) > self.config.max_cache:
-            self._cache.pop()
-        if self._cache[0] == entry:
-            self._arm_cache_timer()
+        task = asyncio.get_running_loop().create_task(self._rewarm_cache(), name="goodjob-warm-cache")
+        self._warming.add(task)
+        task.add_done_callback(self._warming.discard)
 
-    def _arm_cache_timer(self) -> None:
-        if self._cache_timer is not None:
-            self._cache_timer.cancel()
-            self._cache_timer = None
-        if not self._cache or self.stopping:
-            return
-        loop = asyncio.get_running_loop()
-        delay = max(0.0, self._cache[0][0] - time.time())
-        self._cache_timer = loop.call_at(loop.time() + delay, self._fire_cache)
-
-    def _fire_cache(self) -> None:
-        self._cache_timer = None
-        now = time.time()
-        due = 0
-        while self._cache and self._cache[0][0] <= now + 0.0005:
-            _, queue = self._cache.pop(0)
-            self.route(queue)
-            due += 1
-        self._arm_cache_timer()
+    async def _rewarm_cache(self) -> None:
+        try:
+            await self._warm_cache()
+        except Exception as exc:  # the poller (if on) and the next reconnect try again
+            log.warning("re-reading scheduled jobs after a reconnect failed (%s)", exc)
 
     async def _warm_cache(self) -> None:
         if self.config.max_cache <= 0:
@@ -294,7 +335,7 @@ class Worker:
         database = await self._database()
         rows = await store.future_scheduled(database.pool, datetime.now(UTC), self.config.max_cache)
         for row in rows:
-            self.cache(row["scheduled_at"].timestamp(), row["queue_name"])
+            self.cache(row["scheduled_at"].timestamp(), row["queue_name"], shared=True)
 
     def cancel(self, job_ids: Sequence[Any]) -> list[Any]:
         """Interrupt these jobs if they run here (an operator cancelled them); the ones found.
@@ -312,6 +353,13 @@ class Worker:
         return found
 
     # --- state for probes and idle timeout ------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """LISTEN is up; with leases (no LISTEN), the last heartbeat went through."""
+        if self.notifier is not None:
+            return self.notifier.connected
+        return self.process is not None and self.process.healthy
 
     @property
     def running_count(self) -> int:
@@ -362,6 +410,7 @@ class Worker:
         emit_outcome(outcome)
 
 
+_RERUNS = (OutcomeKind.RETRIED, OutcomeKind.INTERRUPTED, OutcomeKind.THROTTLED)
 _LEVELS = {
     OutcomeKind.DISCARDED: logging.ERROR,
     OutcomeKind.RETRIED: logging.WARNING,

@@ -10,8 +10,10 @@ dead, the late result is dropped (and logged) rather than overwriting the newer 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -63,12 +65,22 @@ def result_columns(outcomes: Sequence[Outcome]) -> tuple[list[Any], ...]:
         ids.append(o.job.id)
         states.append(state)
         finished.append(o.finished_at if state in ("succeeded", "discarded") else None)
-        errors.append(o.error if o.error is not None else None)
+        errors.append(_error_text(o))
         events.append(_event(o))
         scheduled.append(o.retry_at if state == "queued" else None)
         # A throttled attempt did not run, a snoozed one asked to be put off: neither counts.
         deltas.append(-1 if o.kind in (OutcomeKind.THROTTLED, OutcomeKind.SNOOZED) else 0)
     return ids, states, finished, errors, events, scheduled, deltas
+
+
+def _error_text(o: Outcome) -> str | None:
+    """``good_jobs.error`` as GoodJob writes it, ``'RuntimeError: message'``: the dashboard's error
+    search and anyone reading the row see which exception it was (executions keep both apart)."""
+    if o.kind is OutcomeKind.INTERRUPTED:
+        return f"goodjob.core.errors.InterruptedJobError: {o.error or 'interrupted'}"
+    if o.error_class is None:
+        return o.error
+    return f"{o.error_class}: {o.error}" if o.error else o.error_class
 
 
 def _event(o: Outcome) -> str | None:
@@ -101,7 +113,14 @@ def return_value_columns(outcomes: Sequence[Outcome]) -> tuple[list[UUID], list[
 
 
 class Recorder:
-    """Writes outcomes for one process, batching whatever arrives while a write is in flight."""
+    """Writes outcomes for one process, batching whatever arrives while writes are in flight.
+
+    A result waits for no more than the writes already under way: up to ``max_writers`` writes run
+    at once (on pool connections), each taking everything pending when it starts. With a single
+    writer a result arriving just after a write began waited for that write *and* its own, and
+    the time from a job's end to its commit is how long a SIGKILL can make a finished job run
+    again (README "Reliability").
+    """
 
     def __init__(
         self,
@@ -111,48 +130,89 @@ class Recorder:
         *,
         on_recorded: Callable[[Sequence[Outcome]], None] | None = None,
         max_batch: int = 500,
+        max_writers: int = 3,
+        close_timeout: float = 30.0,
     ) -> None:
         self._database = database
         self.process_id = process_id
         self.preserve = preserve
         self.on_recorded = on_recorded
         self.max_batch = max_batch
+        self.max_writers = max_writers
         self._pending: list[Outcome] = []
-        self._wakeup = asyncio.Event()
+        self._added: list[float] = []  # monotonic time each pending outcome arrived
+        # Seconds from a result's arrival to the commit of its write. The latest ones only.
+        self.write_delays: collections.deque[float] = collections.deque(maxlen=100_000)
+        self.close_timeout = close_timeout
+        self._give_up_at = float("inf")
         self._idle = asyncio.Event()
         self._idle.set()
-        self._task: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
         self._closing = False
 
     def add(self, outcome: Outcome) -> None:
         self._pending.append(outcome)
+        self._added.append(time.monotonic())
         self._idle.clear()
-        self._wakeup.set()
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="goodjob-recorder")
+        if len(self._writers) < self.max_writers:
+            self._spawn()
 
-    async def _run(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._pending:
-                batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-                await self._write_with_retry(batch)
-            self._idle.set()
-            if self._closing:
+    def _spawn(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._write_pending(), name="goodjob-recorder")
+        self._writers.add(task)
+        task.add_done_callback(self._writer_done)
+
+    async def _write_pending(self) -> None:
+        await asyncio.sleep(0)  # let the results of this loop iteration join the batch
+        while self._pending:
+            n = self.max_batch
+            batch, self._pending = self._pending[:n], self._pending[n:]
+            added, self._added = self._added[:n], self._added[n:]
+            await self._write_with_retry(batch)
+            done = time.monotonic()
+            self.write_delays.extend(done - t for t in added)
+
+    def _writer_done(self, task: asyncio.Task[None]) -> None:
+        self._writers.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("result writer failed", exc_info=task.exception())
+        if not self._writers:
+            if self._pending:  # a writer died: never leave results behind
+                self._spawn()
                 return
+            self._idle.set()
 
     async def _write_with_retry(self, batch: list[Outcome]) -> None:
+        """Write ``batch``; on any failure try again (with backoff) until it is written.
+
+        A result that is not written leaves its row `running` under this live process, which
+        would otherwise have forgotten it: nobody would run it again until this process stopped.
+        Every error is retried, not only the ones asyncpg names as connection errors (a cut
+        connection also surfaces as InternalClientError, "cannot switch to state"). When a batch
+        fails for another reason, its outcomes are retried one by one so that a single outcome
+        that cannot be written does not hold back the others. Only at shutdown, once
+        ``close_timeout`` has passed, is a result given up: its row is then recovered (and the
+        job run again) by the orphan rule, as if this process had been killed.
+        """
         delay = 0.1
         while True:
             try:
                 await self.record(batch)
                 return
             except Exception as exc:
-                if not is_connection_error(exc) or (self._closing and delay > 5):
-                    log.exception("could not record %d job results", len(batch))
+                if self._closing and time.monotonic() > self._give_up_at:
+                    log.error("gave up recording %d job result(s) at shutdown (%s); their jobs "
+                              "will run again: %s", len(batch), exc, ", ".join(str(o.job.id) for o in batch))
                     return
-                log.warning("recording results failed (%s); retrying in %.1fs", exc, delay)
+                if is_connection_error(exc):
+                    log.warning("recording results failed (%s); retrying in %.1fs", exc, delay)
+                else:
+                    log.exception("could not record %d job result(s); retrying in %.1fs",
+                                  len(batch), delay)
+                    if len(batch) > 1:
+                        for outcome in batch:
+                            await self._write_with_retry([outcome])
+                        return
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
@@ -162,6 +222,19 @@ class Recorder:
         gone = [o.job.id for o in outcomes if not keeps_row(o, self.preserve)]
         now = datetime.now(UTC)
         lost_ids: set[UUID] = set()
+        if (connection is None and not any(o.job.batch_id is not None for o in kept)
+                and not any(o.return_value is not None for o in kept)):
+            # The hot path: one statement, one round trip (see record_outcomes in queries.sql).
+            db = await self._database()
+            updated = set(await store.record_outcomes(
+                db.pool, gone, self.process_id, result_columns(kept), now, execution_columns(kept)
+            ))
+            if len(updated) != len(kept):
+                self._warn_lost([o for o in kept if o.job.id not in updated])
+                lost_ids = {o.job.id for o in kept if o.job.id not in updated}
+            await self._record_stats(db.pool, outcomes, lost_ids)
+            self._recorded(outcomes)
+            return
         async with self._transaction(connection) as conn:
             if gone:
                 await store.delete_finished(conn, gone, self.process_id)
@@ -170,11 +243,7 @@ class Recorder:
                     await store.record_results(conn, result_columns(kept), now, self.process_id)
                 )
                 if len(updated) != len(kept):
-                    lost = [str(o.job.id) for o in kept if o.job.id not in updated]
-                    log.warning(
-                        "results for %s were not recorded: another process recovered them "
-                        "(this process was presumed dead)", ", ".join(lost),
-                    )
+                    self._warn_lost([o for o in kept if o.job.id not in updated])
                     lost_ids = {o.job.id for o in kept if o.job.id not in updated}
                     kept = [o for o in kept if o.job.id in updated]
                 if kept:
@@ -184,11 +253,31 @@ class Recorder:
                 if any(o.job.batch_id is not None for o in kept):
                     await batches.after_results(conn, kept, now)  # finish batches, enqueue callbacks
             # The Performance page's statistics, in the same transaction as the results they count.
-            await store_stats.stats_record(conn, stats.rollup(
-                (o.finished_at, o.job.queue_name, o.job.job_class, str(o.kind), o.duration_ms)
-                for o in outcomes if o.job.id not in lost_ids))
+            await store_stats.stats_record(conn, _rollup(outcomes, lost_ids))
+        self._recorded(outcomes)
+
+    @staticmethod
+    async def _record_stats(ex: Executor, outcomes: Sequence[Outcome], lost_ids: set[UUID]) -> None:
+        """The hot path's statistics, after its results committed: they are counts for the
+        Performance page, so a failure here is logged and never makes the results be written twice."""
+        try:
+            await store_stats.stats_record(ex, _rollup(outcomes, lost_ids))
+        except Exception as exc:
+            log.warning("could not add %d result(s) to the performance statistics (%s)", len(outcomes), exc)
+
+    @staticmethod
+    def _warn_lost(lost: Sequence[Outcome]) -> None:
+        log.warning(
+            "results for %s were not recorded: another process recovered them "
+            "(this process was presumed dead)", ", ".join(str(o.job.id) for o in lost),
+        )
+
+    def _recorded(self, outcomes: Sequence[Outcome]) -> None:
         if self.on_recorded is not None:
-            self.on_recorded(outcomes)
+            try:
+                self.on_recorded(outcomes)
+            except Exception:  # written is written: a failing hook must not cause a second write
+                log.exception("after-record hook failed")
 
     @contextlib.asynccontextmanager
     async def _transaction(self, connection: Executor | None) -> AsyncIterator[Connection]:
@@ -205,10 +294,24 @@ class Recorder:
         """Wait until everything added so far is written."""
         await self._idle.wait()
 
+    def delay_percentiles(self) -> tuple[int, float, float, float]:
+        """(results, p50, p99, max) of :attr:`write_delays`, in milliseconds."""
+        values = sorted(self.write_delays)
+        if not values:
+            return 0, 0.0, 0.0, 0.0
+        def pick(q: float) -> float:
+            return values[min(len(values) - 1, int(q * len(values)))] * 1000.0
+        return len(values), pick(0.5), pick(0.99), values[-1] * 1000.0
+
     async def close(self) -> None:
+        """Write everything pending (giving up only after ``close_timeout``), then return."""
         self._closing = True
-        self._wakeup.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        self._give_up_at = time.monotonic() + self.close_timeout
+        await self._idle.wait()
+
+
+def _rollup(outcomes: Sequence[Outcome], lost_ids: set[UUID]) -> Any:
+    return stats.rollup(
+        (o.finished_at, o.job.queue_name, o.job.job_class, str(o.kind), o.duration_ms)
+        for o in outcomes if o.job.id not in lost_ids
+    )

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -55,6 +56,7 @@ class Scheduler:
         self._dirty = True  # look for work at start
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
+        self._unsure_claims: set[datetime] = set()  # timestamps of claims that raised
         self.running: dict[asyncio.Task[None], ClaimedJob] = {}
         self.performed = 0
         self.last_active = asyncio.get_running_loop().time()
@@ -77,6 +79,10 @@ class Scheduler:
         if not self._stopping:
             self._event.set()
 
+    def mark(self) -> None:
+        """There may be work, but claim only when a running job finishes (the pool is full now)."""
+        self._dirty = True
+
     def start(self) -> None:
         self._loop_task = asyncio.get_running_loop().create_task(
             self._run(), name=f"goodjob-scheduler[{self.spec.describe()}]"
@@ -93,16 +99,25 @@ class Scheduler:
             while self._dirty and not self._stopping and self.free_slots > 0:
                 self._dirty = False
                 wanted = self.free_slots
+                claimed_at = claim_time()
                 try:
-                    rows = await self._claim(wanted)
+                    await self._release_unsure_claims()
+                    rows = await self._claim(wanted, claimed_at)
                     self.gate.claimed(rows)
                     delay = 0.1
                 except Exception as exc:
+                    # The statement may have committed before the error reached us (a connection
+                    # cut mid-flight, a row that cannot be decoded): its rows would then be
+                    # `running` under this live process, which knows nothing of them. Give back
+                    # whatever this claim took, identified by its timestamp, before claiming again.
+                    self._unsure_claims.add(claimed_at)
                     self._dirty = True
                     if not is_connection_error(exc):
                         log.exception("claiming jobs for pool %s failed", self.spec.describe())
                     else:
                         log.warning("claiming failed (%s); retrying in %.1fs", exc, delay)
+                    with contextlib.suppress(Exception):  # else again before the next claim
+                        await self._release_unsure_claims()
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
                     continue
@@ -115,10 +130,24 @@ class Scheduler:
                     self._launch(job)
                 if len(rows) == wanted:
                     self._dirty = True  # probably more waiting
+        if self._unsure_claims:
+            with contextlib.suppress(Exception):
+                await self._release_unsure_claims()
 
-    async def _claim(self, limit: int) -> list[Any]:
+    async def _release_unsure_claims(self) -> None:
+        """Return to the queue the rows of claims whose result never reached us (idempotent)."""
+        if not self._unsure_claims:
+            return
         db = await self._database()
-        now = datetime.now(UTC)
+        stamps = sorted(self._unsure_claims)
+        released = await store.release_claims(db.pool, self.process_id, stamps, datetime.now(UTC))
+        self._unsure_claims.difference_update(stamps)
+        if released:
+            log.warning("gave back %d job(s) of a claim whose result was lost: %s",
+                        len(released), ", ".join(str(r["id"]) for r in released))
+
+    async def _claim(self, limit: int, now: datetime) -> list[Any]:
+        db = await self._database()
         spec = self.spec
         paused = self._paused()
         if spec.kind == "all":
@@ -189,6 +218,24 @@ class Scheduler:
         if left:
             await asyncio.wait(left, timeout=5)
         return cancelled
+
+
+_last_claim_time = datetime.min.replace(tzinfo=UTC)
+_claim_time_lock = threading.Lock()
+
+
+def claim_time() -> datetime:
+    """A claim timestamp (written to locked_at) unique within this process, strictly increasing.
+
+    A claim that raised is undone by its timestamp; uniqueness ensures that never touches the
+    rows of another pool's claim made in the same microsecond."""
+    global _last_claim_time
+    with _claim_time_lock:
+        now = datetime.now(UTC)
+        if now <= _last_claim_time:
+            now = _last_claim_time + timedelta(microseconds=1)
+        _last_claim_time = now
+        return now
 
 
 def _claim_order(job: ClaimedJob) -> tuple[int, datetime, str]:

@@ -21,8 +21,10 @@ from goodjob.core.storage.db import Database, is_connection_error
 
 log = logging.getLogger("goodjob")
 
-#: How often a worker settles batches whose jobs finished by other paths than a worker's result.
-BATCH_SWEEP_SECONDS = 15.0
+#: How often the cluster's sweeper (one process at a time, see process.py) settles batches whose
+#: jobs finished by other paths than a worker's result (an operator's discard): a rare case, so
+#: rarely, to keep an idle worker quiet.
+BATCH_SWEEP_SECONDS = 60.0
 
 
 class WorkerServices:
@@ -34,6 +36,7 @@ class WorkerServices:
         self.pauses = PauseState(database, on_resume=wake_all)
         self.cron: CronScheduler | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self.is_sweeper: Callable[[], bool] = lambda: True  # the worker points it at its process row
 
     async def prepare(self) -> None:
         if self.config.enable_cron:
@@ -53,9 +56,6 @@ class WorkerServices:
             self.cron.start()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_every(), name="goodjob-batches")
 
-    def on_poll(self) -> None:
-        self.pauses.refresh_soon()
-
     async def stop(self) -> None:
         if self.cron is not None:
             await self.cron.stop()
@@ -67,6 +67,9 @@ class WorkerServices:
 
     async def _sweep_every(self) -> None:
         while True:
+            await asyncio.sleep(BATCH_SWEEP_SECONDS)
+            if not self.is_sweeper():
+                continue
             try:
                 await self.sweep()
             except asyncio.CancelledError:
@@ -76,7 +79,6 @@ class WorkerServices:
                     log.warning("settling batches failed (%s)", exc)
                 else:
                     log.exception("settling batches failed")
-            await asyncio.sleep(BATCH_SWEEP_SECONDS)
 
     async def sweep(self) -> int:
         db = await self._database()
