@@ -51,7 +51,7 @@ async def test_cli_cancels_an_async_job_running_in_another_process(
 
     await wait_for(discarded, timeout=10)
     record = await jobs.get(job.id, executions=True)
-    assert record is not None and record.error == "cancelled by operator"
+    assert record is not None and record.error is not None and record.error.endswith("cancelled by operator")
     assert [e.outcome for e in record.executions or ()] == ["cancelled"]
     assert await _marker(conn, "start:x") == 1 and worker.poll() is None
 

@@ -150,6 +150,10 @@ class ProcessRecord:
             return self._interval
         return HEARTBEAT_INTERVAL if self.mode == "lock" else LEASE_HEARTBEAT_INTERVAL
 
+    @heartbeat_interval.setter
+    def heartbeat_interval(self, seconds: float | None) -> None:
+        self._interval = seconds
+
     async def start(self) -> None:
         session_url = await self._url()
         if session_url is None:
