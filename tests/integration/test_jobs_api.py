@@ -83,7 +83,8 @@ async def test_actions_change_state_or_name_the_states_they_take(gj: str, conn: 
     assert moved.state == "scheduled" and abs((moved.scheduled_at - at).total_seconds()) < 0.01
     assert (await jobs.reschedule(ids["later"])).state == "queued"  # None: now
     cancelled = jobs.cancel_sync(ids["func"])
-    assert cancelled.state == "discarded" and cancelled.error is not None and cancelled.error.endswith("cancelled by operator")
+    assert cancelled.state == "discarded"
+    assert cancelled.error is not None and cancelled.error.endswith("cancelled by operator")
     assert cancelled.error_event == "cancelled"
     gone = await jobs.delete(ids["func"])
     assert gone.id == ids["func"] and await jobs.get(ids["func"]) is None
