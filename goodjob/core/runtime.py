@@ -247,13 +247,16 @@ class Runtime:
             )
         return self._inline_executor
 
-    async def perform_inline_job(self, job_id: UUID, connection: Executor | None = None) -> bool:
+    async def perform_inline_job(
+        self, job_id: UUID, connection: Executor | None = None, on_attempt: Callable[[], object] | None = None
+    ) -> bool:
         """Claim and perform one job in the caller; an unhandled error propagates to the caller.
 
         A retry by a ``retry_on`` rule runs again at once, in the caller (GoodJob's inline
         behaviour: the wait is skipped, the attempts limit still holds), until the job succeeds or
         is discarded. The claim is held under a process row of its own (mode ``inline``) so that
-        recovery knows the row has a live owner however long the job runs.
+        recovery knows the row has a live owner however long the job runs. ``on_attempt`` is called
+        after each attempt (the test helpers count attempts with it).
         """
         ex = connection if connection is not None else (await self.database()).pool
         owner = uuid.uuid4()
@@ -274,6 +277,8 @@ class Runtime:
                 recorder = Recorder(self.database, owner, self.config.preserve_job_records)
                 await recorder.record([outcome], connection)
                 emit_outcome(outcome)
+                if on_attempt is not None and refused is None:
+                    on_attempt()
                 if outcome.unhandled and outcome.exception is not None:
                     raise outcome.exception
                 if outcome.kind is OutcomeKind.INTERRUPTED and outcome.exception is not None:

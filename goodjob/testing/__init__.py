@@ -128,8 +128,14 @@ async def perform_enqueued_jobs(queue: str | None = None, *, limit: int = 1000) 
             if tries > limit:
                 raise AssertionError(f"perform_enqueued_jobs: still jobs waiting after {limit} attempts "
                                      "(a job that retries, snoozes or enqueues forever?)")
-            if await runtime.perform_inline_job(row["id"]):
-                done += 1
+            attempts = 0
+
+            def attempted() -> None:
+                nonlocal attempts
+                attempts += 1
+
+            await runtime.perform_inline_job(row["id"], on_attempt=attempted)
+            done += attempts
 
 
 def perform_enqueued_jobs_sync(queue: str | None = None, *, limit: int = 1000) -> int:
