@@ -21,10 +21,8 @@ the path inside it and the type: failing in the caller is far better than failin
 from __future__ import annotations
 
 import base64
-import importlib
 import json
 import math
-import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, timezone
@@ -33,7 +31,9 @@ from enum import Enum
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
+from goodjob.core.describe import exception_info, type_name
 from goodjob.core.errors import SerializationError
+from goodjob.core.serialize_decode import TAG, decode, resolve_path
 
 __all__ = [
     "TAG",
@@ -44,21 +44,18 @@ __all__ = [
     "loads_arguments",
 ]
 
-TAG = "__gj__"
-"""The key that marks a tagged (non-plain-JSON) value."""
-
 
 def dump_arguments(args: Sequence[object], kwargs: Mapping[str, object]) -> dict[str, object]:
     """Encode job arguments as ``{"args": [...], "kwargs": {...}}`` made only of JSON types."""
     if isinstance(args, str | bytes):
-        raise SerializationError(f"args must be a sequence of arguments, not the {_type_name(args)} {args!r}")
+        raise SerializationError(f"args must be a sequence of arguments, not the {type_name(args)} {args!r}")
     try:
         out_args = [_encode_top(value, f"args[{index}]") for index, value in enumerate(args)]
         out_kwargs: dict[str, object] = {}
         for name, value in kwargs.items():
             if type(name) is not str or not _plain_str(name):
                 raise SerializationError(
-                    f"keyword argument name {name!r} ({_type_name(name)}) is not a plain str; "
+                    f"keyword argument name {name!r} ({type_name(name)}) is not a plain str; "
                     "goodjob stores keyword names as JSON object keys"
                 )
             out_kwargs[name] = _encode_top(value, f"kwargs[{name!r}]")
@@ -81,21 +78,21 @@ def dumps_arguments(args: Sequence[object], kwargs: Mapping[str, object]) -> str
 def load_arguments(data: Mapping[str, object]) -> tuple[tuple[object, ...], dict[str, object]]:
     """Decode what :func:`dump_arguments` produced back into ``(args, kwargs)``."""
     if not isinstance(data, Mapping):
-        raise SerializationError(f"serialized arguments must be a JSON object, got {_type_name(data)}")
+        raise SerializationError(f"serialized arguments must be a JSON object, got {type_name(data)}")
     raw_args = data.get("args", [])
     raw_kwargs = data.get("kwargs", {})
     if type(raw_args) is not list or type(raw_kwargs) is not dict:
         raise SerializationError(
             'serialized arguments must look like {"args": [...], "kwargs": {...}}, got '
-            f"args of type {_type_name(raw_args)} and kwargs of type {_type_name(raw_kwargs)}"
+            f"args of type {type_name(raw_args)} and kwargs of type {type_name(raw_kwargs)}"
         )
     try:
         # kwargs names are stored as plain keys (never escaped), so decode only the values
         order = data.get("kwargs_order")
         names = order if type(order) is list and sorted(order) == sorted(raw_kwargs) else raw_kwargs
         return (
-            tuple(_decode(value) for value in raw_args),
-            {name: _decode(raw_kwargs[name]) for name in names},
+            tuple(decode(value) for value in raw_args),
+            {name: decode(raw_kwargs[name]) for name in names},
         )
     except RecursionError:
         raise SerializationError("serialized arguments are nested too deeply to decode") from None
@@ -108,24 +105,6 @@ def loads_arguments(text: str | bytes) -> tuple[tuple[object, ...], dict[str, ob
     except ValueError as exc:
         raise SerializationError(f"serialized arguments are not valid JSON: {exc}") from None
     return load_arguments(data)
-
-
-def exception_info(exc: BaseException) -> tuple[str, str, str]:
-    """``(class name, message, traceback)`` of a job's exception, safe to store in text columns.
-
-    The class name is ``module.QualName`` (just ``QualName`` for builtins) so retry rules and the
-    dashboard can match it. A ``__str__`` that raises must not turn a job failure into a worker
-    crash, and NUL / lone surrogates are escaped because Postgres text rejects them."""
-    name = _type_name(exc)
-    try:
-        message = str(exc)
-    except Exception:
-        message = f"<unprintable {name} object>"
-    try:
-        trace = "".join(traceback.format_exception(exc))
-    except Exception:
-        trace = f"{name}: {message}\n<traceback could not be formatted>\n"
-    return name, _text_safe(message), _text_safe(trace)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -160,7 +139,7 @@ def _encode_top(value: object, position: str) -> object:
             "(str, int, float, bool, None, list, tuple, dict, set, datetime, date, time, timedelta, "
             "UUID, Decimal, bytes or an importable Enum) instead"
         )
-        raise SerializationError(f"argument {where} has type {_type_name(exc.value)!r}, {reason}") from None
+        raise SerializationError(f"argument {where} has type {type_name(exc.value)!r}, {reason}") from None
 
 
 def _encode(obj: Any) -> object:
@@ -306,7 +285,7 @@ def _encode_datetime_or_time(obj: datetime | time) -> object:
     else:
         raise _Unsupported(
             obj,
-            f"whose tzinfo has type {_type_name(tz)!r}; goodjob restores only zoneinfo.ZoneInfo and "
+            f"whose tzinfo has type {type_name(tz)!r}; goodjob restores only zoneinfo.ZoneInfo and "
             "datetime.timezone exactly, so convert with .astimezone(ZoneInfo(...)) first",
         )
     return out
@@ -318,7 +297,7 @@ def _encode_enum(obj: Enum) -> object:
     if path is None:
         path = f"{cls.__module__}:{cls.__qualname__}"
         try:
-            found = _resolve(path)
+            found = resolve_path(path)
         except Exception:
             found = None
         if found is not cls:
@@ -351,150 +330,3 @@ _ENCODERS: dict[type, Callable[[Any], object]] = {
     bytes: lambda obj: {TAG: "bytes", "v": _b64(obj)},
     bytearray: lambda obj: {TAG: "bytearray", "v": _b64(obj)},
 }
-
-
-# ---------------------------------------------------------------------------------------------------
-# decoding
-
-
-def _decode(obj: Any) -> object:
-    cls = type(obj)
-    if cls is dict:
-        if TAG in obj:
-            return _decode_tagged(obj)
-        return {key: _decode(value) for key, value in obj.items()}
-    if cls is list:
-        return [_decode(item) for item in obj]
-    return obj
-
-
-def _decode_tagged(obj: dict[str, Any]) -> object:
-    tag = obj[TAG]
-    decoder = _DECODERS.get(tag) if type(tag) is str else None
-    if decoder is None:
-        raise SerializationError(
-            f"unknown tag {tag!r} in serialized arguments {_preview(obj)}; was the job enqueued by a "
-            "newer goodjob version?"
-        )
-    try:
-        return decoder(obj)
-    except SerializationError:
-        raise
-    except Exception as exc:
-        raise SerializationError(f"cannot decode tagged {tag!r} value {_preview(obj)}: {exc!r}") from exc
-
-
-def _text(obj: dict[str, Any], key: str = "v") -> str:
-    value = obj[key]
-    if type(value) is not str:
-        raise TypeError(f"{key!r} must be a string")
-    return value
-
-
-def _items(obj: dict[str, Any]) -> list[Any]:
-    value = obj["v"]
-    if type(value) is not list:
-        raise TypeError("'v' must be a list")
-    return value
-
-
-def _decode_dict(obj: dict[str, Any]) -> dict[object, object]:
-    out: dict[object, object] = {}
-    for pair in _items(obj):
-        key, value = pair
-        out[_decode(key)] = _decode(value)
-    return out
-
-
-def _decode_datetime_or_time(obj: dict[str, Any]) -> datetime | time:
-    parse = datetime.fromisoformat if obj[TAG] == "datetime" else time.fromisoformat
-    value = parse(_text(obj))
-    if "tz" in obj:
-        value = value.replace(tzinfo=ZoneInfo(_text(obj, "tz")))
-    elif "tzname" in obj:
-        offset = value.utcoffset()
-        if offset is None:
-            raise ValueError("'tzname' given for a value without an offset")
-        value = value.replace(tzinfo=timezone(offset, _text(obj, "tzname")))
-    if obj.get("fold"):
-        value = value.replace(fold=1)
-    return value
-
-
-def _decode_enum(obj: dict[str, Any]) -> Enum:
-    path = _text(obj, "cls")
-    try:
-        cls = _resolve(path)
-    except Exception as exc:
-        raise SerializationError(
-            f"serialized argument names Enum class {path!r}, which cannot be imported here: {exc!r}"
-        ) from exc
-    if not (isinstance(cls, type) and issubclass(cls, Enum)):
-        raise SerializationError(f"serialized argument names {path!r} as an Enum class, but it is not one")
-    if "name" in obj:
-        member = cls.__members__.get(_text(obj, "name"))
-        if member is None:
-            raise SerializationError(f"Enum class {path!r} has no member named {obj['name']!r}")
-        return member
-    return cls(_decode(obj["value"]))
-
-
-def _decode_timedelta(obj: dict[str, Any]) -> timedelta:
-    days, seconds, microseconds = _items(obj)
-    if not all(type(part) is int for part in (days, seconds, microseconds)):
-        raise TypeError("timedelta parts must be integers")
-    return timedelta(days=days, seconds=seconds, microseconds=microseconds)
-
-
-_DECODERS: dict[str, Callable[[dict[str, Any]], object]] = {
-    "str": lambda obj: base64.b64decode(_text(obj), validate=True).decode("utf-8", "surrogatepass"),
-    "int": lambda obj: int(_text(obj), 0),
-    "float": lambda obj: float(_text(obj)),
-    "tuple": lambda obj: tuple(_decode(item) for item in _items(obj)),
-    "set": lambda obj: {_decode(item) for item in _items(obj)},
-    "frozenset": lambda obj: frozenset(_decode(item) for item in _items(obj)),
-    "dict": _decode_dict,
-    "datetime": _decode_datetime_or_time,
-    "date": lambda obj: date.fromisoformat(_text(obj)),
-    "time": _decode_datetime_or_time,
-    "timedelta": _decode_timedelta,
-    "uuid": lambda obj: uuid.UUID(_text(obj)),
-    "decimal": lambda obj: Decimal(_text(obj)),
-    "bytes": lambda obj: base64.b64decode(_text(obj), validate=True),
-    "bytearray": lambda obj: bytearray(base64.b64decode(_text(obj), validate=True)),
-    "enum": _decode_enum,
-}
-
-
-# ---------------------------------------------------------------------------------------------------
-# helpers
-
-
-def _resolve(path: str) -> object:
-    """``"package.module:Outer.Inner"`` -> the object, importing the module if needed."""
-    module_name, _, qualname = path.partition(":")
-    if not module_name or not qualname:
-        raise ValueError(f"{path!r} is not of the form 'module:QualName'")
-    found: object = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        found = getattr(found, part)
-    return found
-
-
-def _type_name(value: object) -> str:
-    cls = type(value)
-    module = cls.__module__
-    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
-
-
-def _preview(value: object, limit: int = 200) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _text_safe(text: str) -> str:
-    if "\x00" in text:
-        text = text.replace("\x00", "\\x00")
-    if text.isascii():
-        return text
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
