@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from processes import WorkerProcesses
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,38 +35,14 @@ def child_env(database_url: str, pooled_url: str | None = None, **extra: str) ->
     return env
 
 
-class Workers:
+class Workers(WorkerProcesses):
     def __init__(self, database_url: str, tmp_path: Path, pooled_url: str | None = None) -> None:
+        super().__init__(tmp_path)
         self.database_url = database_url
         self.pooled_url = pooled_url
-        self.tmp_path = tmp_path
-        self.procs: list[subprocess.Popen[str]] = []
 
-    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        log = open(self.tmp_path / f"worker{len(self.procs)}.log", "w+")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "goodjob", "start", *args],
-            env=child_env(self.database_url, self.pooled_url, **(env or {})),
-            stdout=log, stderr=subprocess.STDOUT, text=True, cwd=self.tmp_path,
-        )
-        proc.log_path = log.name  # type: ignore[attr-defined]
-        self.procs.append(proc)
-        return proc
-
-    @staticmethod
-    def output(proc: subprocess.Popen[str]) -> str:
-        return Path(proc.log_path).read_text()  # type: ignore[attr-defined]
-
-    def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    def child_env(self, extra: dict[str, str]) -> dict[str, str]:
+        return child_env(self.database_url, self.pooled_url, **extra)
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ Django tasks, keeps their results for get_result, and recovers a task from a SIG
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,37 +11,18 @@ from pathlib import Path
 import pytest
 from djhelpers import rows, worker_env
 from helpers import wait_for_sync
+from processes import WorkerProcesses
 
 from goodjob.django.compat import TaskResultStatus
 
 
-class DjangoWorkers:
+class DjangoWorkers(WorkerProcesses):
     def __init__(self, database_url: str, tmp_path: Path) -> None:
-        self.database_url, self.tmp_path = database_url, tmp_path
-        self.procs: list[subprocess.Popen[str]] = []
+        super().__init__(tmp_path)
+        self.database_url = database_url
 
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        log = open(self.tmp_path / f"worker{len(self.procs)}.log", "w+")
-        proc = subprocess.Popen([sys.executable, "-m", "goodjob", "start", *args], env=worker_env(self.database_url),
-                                stdout=log, stderr=subprocess.STDOUT, text=True, cwd=self.tmp_path)
-        proc.log_path = log.name  # type: ignore[attr-defined]
-        self.procs.append(proc)
-        return proc
-
-    @staticmethod
-    def output(proc: subprocess.Popen[str]) -> str:
-        return Path(proc.log_path).read_text()  # type: ignore[attr-defined]
-
-    def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    def child_env(self, extra: dict[str, str]) -> dict[str, str]:
+        return {**worker_env(self.database_url), **extra}
 
 
 @pytest.fixture
