@@ -147,16 +147,21 @@ async def list_jobs(
     common = dict(tab=f.state, now=now, **f.params(), after=(cursor.at, cursor.id) if cursor else None,
                   created_before=created_before, ascending=ascending)
     stop: tuple[datetime, UUID] | None = None
-    if f.search_pattern is not None and search_window:
-        # A text search reads the tab in list order and tests every row: bound it to the next
-        # ``search_window`` rows (found with the tab's index, without reading the rows), so a term
-        # that matches nothing answers quickly; the page's "next" link continues from the bound.
-        bound = await store_dashboard.dashboard_jobs(conn, **{**common, "pattern": None}, limit=1,
-                                                     offset=search_window - 1)
-        stop = (bound[0]["sort_at"], bound[0]["id"]) if bound else None
+    searching = f.search_pattern is not None
+    if searching:
+        # A text search reads the tab in list order and tests every row until the page is full; the
+        # planner, guessing that ILIKE matches rarely, would rather read and sort the whole tab.
         await store_dashboard.dashboard_search_plans(conn, True)
+    if searching and search_window:
+        # Bound it to the next ``search_window`` rows of the tab (the "all" tab: of all four states
+        # together), found from index entries alone, so a term that matches nothing answers quickly;
+        # the page's "next" link continues from the bound.
+        stop = await store_dashboard.dashboard_search_bound(
+            conn, tab=f.state, now=now, queue=f.queue, job_class=f.job_class, label=f.label, cron_key=f.cron_key,
+            batch_id=f.batch_id, process_id=f.process_id, after=common["after"], created_before=created_before,
+            ascending=ascending, window=search_window)
     rows = await store_dashboard.dashboard_jobs(conn, **common, limit=limit + 1, stop=stop)
-    if f.search_pattern is not None and search_window:
+    if searching:
         await store_dashboard.dashboard_search_plans(conn, False)
     more = len(rows) > limit
     rows = rows[:limit]
@@ -168,6 +173,9 @@ async def list_jobs(
     if stop is not None and not more and not backwards:
         # Fewer matches than a page within the window: continue after the window's last row.
         return JobPage(jobs, next=Cursor(*stop), prev=first if after is not None else None, searched=search_window)
+    if stop is not None and not more:
+        # Read backwards (towards the list's start): continue before the window's row the same way.
+        return JobPage(jobs, next=last, prev=Cursor(*stop), searched=search_window)
     if backwards:
         return JobPage(jobs, next=last if before is not None else None, prev=first if more else None)
     return JobPage(jobs, next=last if more else None, prev=first if after is not None else None)

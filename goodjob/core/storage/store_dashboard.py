@@ -47,6 +47,27 @@ async def dashboard_jobs(
     return rows
 
 
+async def dashboard_search_bound(
+    ex: Executor, *, tab: str, now: datetime, queue: str | None, job_class: str | None,
+    after: tuple[datetime, UUID] | None, created_before: datetime | None, ascending: bool, window: int,
+    label: str | None = None, cron_key: str | None = None, batch_id: UUID | None = None,
+    process_id: UUID | None = None,
+) -> tuple[datetime, UUID] | None:
+    """The (sort_at, id) of the ``window``-th row of a tab after ``after`` in the given direction
+    (None: the tab has fewer rows): where a bounded search stops. Reads index entries only."""
+    at, cursor_id = after if after is not None else (None, None)
+    filters = (queue, job_class, at, cursor_id, created_before, label, cron_key, batch_id, process_id, window - 1)
+    if tab == "all":
+        row = await ex.fetchrow(
+            sql("dashboard_all_search_bound_asc" if ascending else "dashboard_all_search_bound_desc"), *filters
+        )
+    else:
+        row = await ex.fetchrow(
+            sql("dashboard_search_bound_asc" if ascending else "dashboard_search_bound_desc"), tab, now, *filters
+        )
+    return (row["sort_at"], row["id"]) if row is not None else None
+
+
 async def dashboard_count_jobs(
     ex: Executor, *, tab: str, now: datetime, queue: str | None, job_class: str | None,
     search_id: UUID | None, pattern: str | None, cap: int, label: str | None = None,

@@ -75,16 +75,17 @@ async def jobs(request: Request) -> Response:
                                                       extra=sorted(await insights.known_job_classes(conn, now=now)))
     f = query.filter
     if page.searched:
-        notice = (f"Searched the next {page.searched:,} jobs of this tab: {len(page.jobs)} match. A search reads "
-                  "jobs one by one, so it stops there; “Older ›” searches the next ones (or narrow it by queue, "
-                  "class or label).")
+        notice = _bounded_notice(query, page)
+    next_url = _page_url(request, query, after=format_cursor(page.next)) if page.next else None
+    prev_url = _page_url(request, query, before=format_cursor(page.prev)) if page.prev else None
     return render(request, "jobs.html", {
         "page": "jobs", "query": query, "filter": f, "tabs": TABS, "counts": counts, "jobs": page.jobs,
         "notice": notice, "cap": COUNT_CAP, "queue_choices": queue_choices, "class_choices": class_choices,
         "sizes": sizes, "page_sizes": PAGE_SIZES, "live_hold": f.filtered, "searched": page.searched,
         "order_url": _page_url(request, query, order="desc" if f.ascending else "asc"),
-        "next_url": _page_url(request, query, after=format_cursor(page.next)) if page.next else None,
-        "prev_url": _page_url(request, query, before=format_cursor(page.prev)) if page.prev else None,
+        "next_url": next_url, "prev_url": prev_url,
+        # A bounded search continues in the direction it read.
+        "search_more_url": (prev_url if query.before else next_url) if page.searched else None,
         "first_url": _page_url(request, query) if query.after or query.before else None,
         "bulk_actions": [a for a, statuses in ACTIONS.items() if f.state == "all" or f.state in statuses],
     })
@@ -114,6 +115,19 @@ async def _cancel(request: Request, job_id: Any, target: str) -> Response:
     else:
         flash(request, f"Job {short_id(job_id)}: cancel requested; its worker stops it and discards it.")
     return RedirectResponse(target, status_code=303)
+
+
+def _bounded_notice(query: Any, page: JobPage) -> str:
+    """What a bounded search read, said plainly: which jobs were searched, and that older ones were not."""
+    f = query.filter
+    which = ("first" if f.ascending else "newest") if query.after is None and query.before is None else "next"
+    where = "of all states" if f.state == "all" else "of this tab"
+    forward = query.before is None
+    beyond = {(True, True): "later", (True, False): "older", (False, True): "sooner", (False, False): "newer"}[
+        (forward, f.ascending)]
+    return (f"Searched only the {which} {page.searched:,} jobs {where}: {len(page.jobs)} match. A text search "
+            f"reads jobs one by one, so it stops there and {beyond} jobs were not searched; “Search the next "
+            f"{page.searched:,}” continues (or narrow it by queue, class or label, or search for a job id).")
 
 
 def _page_url(request: Request, query: Any, **cursor: str) -> str:

@@ -141,6 +141,135 @@ CROSS JOIN LATERAL (
 ORDER BY j.created_at, j.id
 LIMIT $7 OFFSET $15;
 
+-- name: dashboard_search_bound_desc
+-- Where a bounded text search of a tab ($1) stops: the ($12 + 1)-th row in list order after the
+-- cursor ($5, $6), under the list's other filters (the parameters of dashboard_jobs_desc without the
+-- search, the stop and the page size). Only (sort_at, id) is read, from the tab's index (an index-only
+-- scan without other filters): finding the bound decodes no row, so the search's cost is the window's
+-- rows alone. Run inside dashboard_search_plans, like the search.
+SELECT CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END AS sort_at, id
+FROM good_jobs
+WHERE (($1 = 'scheduled' AND state = 'queued' AND error IS NULL AND scheduled_at > $2)
+    OR ($1 = 'queued' AND state = 'queued' AND error IS NULL AND scheduled_at <= $2)
+    OR ($1 = 'retried' AND state = 'queued' AND error IS NOT NULL)
+    OR ($1 IN ('running', 'succeeded', 'discarded') AND state = $1))
+  AND ($3::text IS NULL OR queue_name = $3)
+  AND ($4::text IS NULL OR job_class = $4)
+  AND ($5::timestamptz IS NULL
+       OR (CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id) < ($5, $6::uuid))
+  AND ($7::timestamptz IS NULL OR created_at <= $7)
+  AND ($8::text IS NULL OR labels @> ARRAY[$8::text])
+  AND ($9::text IS NULL OR cron_key = $9)
+  AND ($10::uuid IS NULL OR batch_id = $10)
+  AND ($11::uuid IS NULL OR locked_by_id = $11)
+ORDER BY CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END DESC, id DESC
+OFFSET $12 LIMIT 1;
+
+-- name: dashboard_search_bound_asc
+SELECT CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END AS sort_at, id
+FROM good_jobs
+WHERE (($1 = 'scheduled' AND state = 'queued' AND error IS NULL AND scheduled_at > $2)
+    OR ($1 = 'queued' AND state = 'queued' AND error IS NULL AND scheduled_at <= $2)
+    OR ($1 = 'retried' AND state = 'queued' AND error IS NOT NULL)
+    OR ($1 IN ('running', 'succeeded', 'discarded') AND state = $1))
+  AND ($3::text IS NULL OR queue_name = $3)
+  AND ($4::text IS NULL OR job_class = $4)
+  AND ($5::timestamptz IS NULL
+       OR (CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id) > ($5, $6::uuid))
+  AND ($7::timestamptz IS NULL OR created_at <= $7)
+  AND ($8::text IS NULL OR labels @> ARRAY[$8::text])
+  AND ($9::text IS NULL OR cron_key = $9)
+  AND ($10::uuid IS NULL OR batch_id = $10)
+  AND ($11::uuid IS NULL OR locked_by_id = $11)
+ORDER BY CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id
+OFFSET $12 LIMIT 1;
+
+-- name: dashboard_all_search_bound_desc
+-- The same for the "all" tab: one window shared by the four states. The four (state, created_at, id)
+-- index ranges are merged in list order (a Merge Append) and the read stops at the ($10 + 1)-th
+-- entry, so finding the bound reads $10 + 1 index entries in all, not that many per state.
+-- Parameters: those of dashboard_all_jobs_desc without the search, the page size and the stop.
+SELECT created_at AS sort_at, id FROM (
+    (SELECT created_at, id FROM good_jobs
+    WHERE state = 'queued'
+      AND ($1::text IS NULL OR queue_name = $1) AND ($2::text IS NULL OR job_class = $2)
+      AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
+      AND ($5::timestamptz IS NULL OR created_at <= $5) AND ($6::text IS NULL OR labels @> ARRAY[$6::text])
+      AND ($7::text IS NULL OR cron_key = $7) AND ($8::uuid IS NULL OR batch_id = $8)
+      AND ($9::uuid IS NULL OR locked_by_id = $9)
+     ORDER BY created_at DESC, id DESC LIMIT $10 + 1)
+    UNION ALL
+    (SELECT created_at, id FROM good_jobs
+    WHERE state = 'running'
+      AND ($1::text IS NULL OR queue_name = $1) AND ($2::text IS NULL OR job_class = $2)
+      AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
+      AND ($5::timestamptz IS NULL OR created_at <= $5) AND ($6::text IS NULL OR labels @> ARRAY[$6::text])
+      AND ($7::text IS NULL OR cron_key = $7) AND ($8::uuid IS NULL OR batch_id = $8)
+      AND ($9::uuid IS NULL OR locked_by_id = $9)
+     ORDER BY created_at DESC, id DESC LIMIT $10 + 1)
+    UNION ALL
+    (SELECT created_at, id FROM good_jobs
+    WHERE state = 'succeeded'
+      AND ($1::text IS NULL OR queue_name = $1) AND ($2::text IS NULL OR job_class = $2)
+      AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
+      AND ($5::timestamptz IS NULL OR created_at <= $5) AND ($6::text IS NULL OR labels @> ARRAY[$6::text])
+      AND ($7::text IS NULL OR cron_key = $7) AND ($8::uuid IS NULL OR batch_id = $8)
+      AND ($9::uuid IS NULL OR locked_by_id = $9)
+     ORDER BY created_at DESC, id DESC LIMIT $10 + 1)
+    UNION ALL
+    (SELECT created_at, id FROM good_jobs
+    WHERE state = 'discarded'
+      AND ($1::text IS NULL OR queue_name = $1) AND ($2::text IS NULL OR job_class = $2)
+      AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
+      AND ($5::timestamptz IS NULL OR created_at <= $5) AND ($6::text IS NULL OR labels @> ARRAY[$6::text])
+      AND ($7::text IS NULL OR cron_key = $7) AND ($8::uuid IS NULL OR batch_id = $8)
+      AND ($9::uuid IS NULL OR locked_by_id = $9)
+     ORDER BY created_at DESC, id DESC LIMIT $10 + 1)
+) AS j
+ORDER BY created_at DESC, id DESC
+OFFSET $10 LIMIT 1;
+
+-- name: dashboard_all_search_bound_asc
+SELECT created_at AS sort_at, id FROM (
+    (SELECT created_at, id FROM good_jobs
+    WHERE state = 'queued'
+      AND ($1::text IS NULL OR queue_name = $1) AND ($2::text IS NULL OR job_class = $2)
+      AND ($3::timestamptz IS NULL OR (created_at, id) > ($3, $4::uuid))
+      AND ($5::timestamptz IS NULL OR created_at <= $5) AND ($6::text IS NULL OR labels @> ARRAY[$6::text])
+      AND ($7::text IS NULL OR cron_key = $7) AND ($8::uuid IS NULL OR batch_id = $8)
+      AND ($9::uuid IS NULL OR locked_by_id = $9)
+     ORDER BY created_at, id LIMIT $10 + 1)
+    UNION ALL
+    (SELECT created_at, id FROM good_jobs
+    WHERE state = 'running'
+      AND ($1::text IS NULL OR queue_name = $1) AND ($2::text IS NULL OR job_class = $2)
+      AND ($3::timestamptz IS NULL OR (created_at, id) > ($3, $4::uuid))
+      AND ($5::timestamptz IS NULL OR created_at <= $5) AND ($6::text IS NULL OR labels @> ARRAY[$6::text])
+      AND ($7::text IS NULL OR cron_key = $7) AND ($8::uuid IS NULL OR batch_id = $8)
+      AND ($9::uuid IS NULL OR locked_by_id = $9)
+     ORDER BY created_at, id LIMIT $10 + 1)
+    UNION ALL
+    (SELECT created_at, id FROM good_jobs
+    WHERE state = 'succeeded'
+      AND ($1::text IS NULL OR queue_name = $1) AND ($2::text IS NULL OR job_class = $2)
+      AND ($3::timestamptz IS NULL OR (created_at, id) > ($3, $4::uuid))
+      AND ($5::timestamptz IS NULL OR created_at <= $5) AND ($6::text IS NULL OR labels @> ARRAY[$6::text])
+      AND ($7::text IS NULL OR cron_key = $7) AND ($8::uuid IS NULL OR batch_id = $8)
+      AND ($9::uuid IS NULL OR locked_by_id = $9)
+     ORDER BY created_at, id LIMIT $10 + 1)
+    UNION ALL
+    (SELECT created_at, id FROM good_jobs
+    WHERE state = 'discarded'
+      AND ($1::text IS NULL OR queue_name = $1) AND ($2::text IS NULL OR job_class = $2)
+      AND ($3::timestamptz IS NULL OR (created_at, id) > ($3, $4::uuid))
+      AND ($5::timestamptz IS NULL OR created_at <= $5) AND ($6::text IS NULL OR labels @> ARRAY[$6::text])
+      AND ($7::text IS NULL OR cron_key = $7) AND ($8::uuid IS NULL OR batch_id = $8)
+      AND ($9::uuid IS NULL OR locked_by_id = $9)
+     ORDER BY created_at, id LIMIT $10 + 1)
+) AS j
+ORDER BY created_at, id
+OFFSET $10 LIMIT 1;
+
 -- name: dashboard_count_jobs
 -- One tab's count, exact up to $7 rows and capped there: an index-only scan of at most $7 entries.
 SELECT count(*) AS n FROM (
