@@ -191,6 +191,8 @@ async def query_timings(url: str, rows: int, runs: int) -> None:
             ("list: search by job id", lambda c: admin.list_jobs(c, JobFilter(search=str(some_id)))),
             ("list: search text, 2% of rows match (\"user-42\")",
              lambda c: admin.list_jobs(c, JobFilter(search="user-42"))),
+            ("list: search text, 2% match (bounded, as the page)",
+             lambda c: admin.list_jobs(c, JobFilter(search="user-42"), search_window=admin.SEARCH_WINDOW)),
             ("overview: state estimates", admin.state_estimates),
             ("tab sizes past the cap (planner estimates)",
              lambda c: _sizes(c, JobFilter())),
@@ -289,11 +291,12 @@ async def explain(url: str) -> None:
     try:
         await conn.execute("SET plan_cache_mode = force_custom_plan")
         plans = [
-            ("all tab", "dashboard_all_jobs_desc", (None, None, None, None, None, None, 51, None)),
-            ("succeeded tab", "dashboard_jobs_desc", ("succeeded", now, None, None, None, None, None, None, 51, None)),
-            ("scheduled tab", "dashboard_jobs_asc", ("scheduled", now, None, None, None, None, None, None, 51, None)),
-            ("queued count", "dashboard_count_jobs", ("queued", now, None, None, None, None, 10000)),
-            ("retried count", "dashboard_count_jobs", ("retried", now, None, None, None, None, 10000)),
+            ("all tab", "dashboard_all_jobs_desc", (*[None] * 6, 51, *[None] * 7, 0)),
+            ("succeeded tab", "dashboard_jobs_desc", ("succeeded", now, *[None] * 6, 51, *[None] * 7, 0)),
+            ("scheduled tab", "dashboard_jobs_asc", ("scheduled", now, *[None] * 6, 51, *[None] * 7, 0)),
+            ("all tab search bound", "dashboard_all_search_bound_desc", (*[None] * 9, admin.SEARCH_WINDOW - 1)),
+            ("queued count", "dashboard_count_jobs", ("queued", now, *[None] * 4, 10000, *[None] * 4)),
+            ("retried count", "dashboard_count_jobs", ("retried", now, *[None] * 4, 10000, *[None] * 4)),
         ]
         for title, name, params in plans:
             print(f"\nEXPLAIN {title} ({name}):")

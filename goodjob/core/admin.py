@@ -152,17 +152,23 @@ async def list_jobs(
         # A text search reads the tab in list order and tests every row until the page is full; the
         # planner, guessing that ILIKE matches rarely, would rather read and sort the whole tab.
         await store_dashboard.dashboard_search_plans(conn, True)
-    if searching and search_window:
         # Bound it to the next ``search_window`` rows of the tab (the "all" tab: of all four states
         # together), found from index entries alone, so a term that matches nothing answers quickly;
-        # the page's "next" link continues from the bound.
+        # the page's "next" link continues from the bound. Unbounded, the first SEARCH_WINDOW rows
+        # are read that way all the same (a common term fills the page there).
         stop = await store_dashboard.dashboard_search_bound(
             conn, tab=f.state, now=now, queue=f.queue, job_class=f.job_class, label=f.label, cron_key=f.cron_key,
             batch_id=f.batch_id, process_id=f.process_id, after=common["after"], created_before=created_before,
-            ascending=ascending, window=search_window)
+            ascending=ascending, window=search_window or SEARCH_WINDOW)
     rows = await store_dashboard.dashboard_jobs(conn, **common, limit=limit + 1, stop=stop)
     if searching:
         await store_dashboard.dashboard_search_plans(conn, False)
+    if not search_window and stop is not None:
+        if len(rows) <= limit:
+            # Unbounded and the page is not full: the rest of the tab, past the first window, with
+            # the planner's own plan (for a rare term a scan and a sort beats reading it in index order).
+            rows += await store_dashboard.dashboard_jobs(conn, **{**common, "after": stop}, limit=limit + 1 - len(rows))
+        stop = None
     more = len(rows) > limit
     rows = rows[:limit]
     if backwards:
@@ -172,10 +178,11 @@ async def list_jobs(
     last = Cursor(rows[-1]["sort_at"], rows[-1]["id"]) if rows else None
     if stop is not None and not more and not backwards:
         # Fewer matches than a page within the window: continue after the window's last row.
-        return JobPage(jobs, next=Cursor(*stop), prev=first if after is not None else None, searched=search_window)
+        return JobPage(jobs, next=Cursor(*stop), prev=(first or after) if after is not None else None,
+                       searched=search_window)
     if stop is not None and not more:
         # Read backwards (towards the list's start): continue before the window's row the same way.
-        return JobPage(jobs, next=last, prev=Cursor(*stop), searched=search_window)
+        return JobPage(jobs, next=last or before, prev=Cursor(*stop), searched=search_window)
     if backwards:
         return JobPage(jobs, next=last if before is not None else None, prev=first if more else None)
     return JobPage(jobs, next=last if more else None, prev=first if after is not None else None)

@@ -90,6 +90,24 @@ async def test_bounded_search_walks_back_to_the_start(conn: asyncpg.Connection) 
     assert seen == matches and bounded > 0
 
 
+async def test_unbounded_search_reads_past_the_first_window(
+    conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job API's search is not bounded: it reads a first window in index order (a common term
+    fills the page there) and, if the page is not full, the rest of the tab with the planner's plan."""
+    matches = await seed(conn, 10, match_every=9)  # 40 jobs, 5 match
+    monkeypatch.setattr(admin, "SEARCH_WINDOW", 4)
+    for f in (JobFilter(search="needle"), JobFilter(search="needle", order="asc")):
+        async with admin.reading(conn) as c:
+            page = await admin.list_jobs(c, f, limit=10)
+        assert [j["id"] for j in page.jobs] == (matches if not f.ascending else matches[::-1])
+        assert page.next is None and page.prev is None and page.searched == 0
+    async with admin.reading(conn) as c:
+        first = await admin.list_jobs(c, JobFilter(search="needle"), limit=2)
+        rest = await admin.list_jobs(c, JobFilter(search="needle"), limit=10, after=first.next)
+    assert [j["id"] for j in first.jobs + rest.jobs] == matches and first.prev is None
+
+
 def _scans(plan: dict[str, Any]) -> list[dict[str, Any]]:
     found = [plan] if "Relation Name" in plan else []
     for child in plan.get("Plans", []):
@@ -144,6 +162,7 @@ async def test_the_page_says_what_a_bounded_search_read(
     assert notice is not None
     assert "Searched only the newest 8 jobs of all states: 3 match" in notice.group(1)
     assert "older jobs were not searched" in notice.group(1)
+    assert 'rel="prev"' not in html  # the first window is the first page
     assert re.findall(r'<tr data-id="([0-9a-f-]+)"', html) == [str(i) for i in matches[:3]]
     more = re.search(r'id="search-more" href="([^"]+)"', notice.group(1))
     assert more is not None and "Search the next 8" in notice.group(1)
