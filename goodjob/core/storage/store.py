@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 from uuid import UUID
 
-from goodjob.core.storage.db import Executor, Record
+from goodjob.core.storage.db import Executor, QuickLane, Record
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
@@ -45,7 +45,7 @@ def sql(name: str) -> str:
 
 
 async def insert_job(
-    ex: Executor,
+    ex: Executor | QuickLane,
     *,
     id: UUID,
     queue_name: str,
@@ -71,6 +71,16 @@ async def insert_job(
 async def insert_jobs(ex: Executor, columns: tuple[Any, ...], now: datetime, notifications: list[str]) -> None:
     """Bulk insert from column arrays (see :func:`goodjob.core.enqueue.bulk_columns`)."""
     await ex.execute(sql("insert_jobs"), *columns, now, notifications)
+
+
+async def insert_jobs_uniform(
+    ex: Executor, ids: list[UUID], params: Sequence[str], queue_name: str, priority: int, job_class: str,
+    scheduled_at: datetime, notification: str, now: datetime,
+) -> None:
+    """Bulk insert of jobs that differ only in id and arguments (see ``insert_jobs_uniform``)."""
+    await ex.execute(
+        sql("insert_jobs_uniform"), ids, params, queue_name, priority, job_class, scheduled_at, notification, now
+    )
 
 
 # --- claim --------------------------------------------------------------------------------------

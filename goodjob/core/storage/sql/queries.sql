@@ -31,6 +31,19 @@ WITH ins AS (
 )
 SELECT count(*) AS queues FROM unnest($11::text[]) AS payload CROSS JOIN LATERAL pg_notify('good_job', payload);
 
+-- name: insert_jobs_uniform
+-- Bulk enqueue of jobs that share queue, priority, class and time and carry no concurrency key,
+-- labels or batch (what one `job.set(...).new(...)` per element builds): those columns go once, as
+-- scalars, and only ids and arguments as arrays. Encoding one array element per job and column
+-- was a fifth of the client's time in a bulk enqueue. $7: the NOTIFY payload.
+WITH ins AS (
+    INSERT INTO good_jobs (id, queue_name, priority, job_class, serialized_params, scheduled_at,
+                           created_at, updated_at)
+    SELECT u.id, $3, $4, $5, u.params::jsonb, $6, $8, $8
+    FROM unnest($1::uuid[], $2::text[]) AS u(id, params)
+)
+SELECT pg_notify('good_job', $7);
+
 -- name: claim_all
 -- "*" pools: the next due jobs of every queue, skipping rows other workers hold. Rows carrying
 -- perform rules (core/concurrency.py) pass good_job_concurrency_claimable; rows without rules pay
