@@ -145,8 +145,8 @@ class QuickLane:
         if not self.enabled:
             return await self._pool.fetchrow(query, *args)
         conn, self._held = self._held, None
-        if conn is not None and conn.is_closed():  # the server went away while it was held
-            await self._pool.release(conn)
+        if conn is not None and not self.usable(conn):  # the server went away while it was held
+            await self._pool.release(conn)  # a no-op if the pool took it back on close
             conn = None
         if conn is None:
             conn = await self._pool.acquire()
@@ -162,6 +162,14 @@ class QuickLane:
         else:
             await self._pool.release(conn)
         return row
+
+    @staticmethod
+    def usable(conn: Connection) -> bool:
+        """False once the connection closed: the pool then detaches it from its proxy itself."""
+        try:
+            return not conn.is_closed()
+        except asyncpg.InterfaceError:
+            return False
 
     def _tick(self) -> None:
         self._timer = None
