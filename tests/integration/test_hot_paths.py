@@ -17,8 +17,10 @@ from sample_jobs import AsyncRecordJob, RecordJob
 import goodjob
 from goodjob.core.enqueue import uuid7
 from goodjob.core.runtime import get_runtime
+from goodjob.core.storage import store
 from goodjob.core.storage.db import QuickLane
 from goodjob.core.worker.launcher import Worker
+from goodjob.core.worker.recorder import Recorder
 
 StartWorker = Callable[..., Awaitable[Worker]]
 DONE: list[int] = []
@@ -124,6 +126,41 @@ async def test_mixed_bulk_insert_still_takes_the_general_path(conn: asyncpg.Conn
     rows = {r["id"]: r for r in await conn.fetch("SELECT id, queue_name, labels FROM good_jobs")}
     assert rows[results[0].id]["labels"] == ["x"]
     assert rows[results[2].id]["queue_name"] == "b"
+
+
+async def test_claim_deletes_the_finished_rows_it_is_given(conn: asyncpg.Connection) -> None:
+    await goodjob.perform_all_later([RecordJob.new(i) for i in range(4)])
+    pid, other = uuid.uuid4(), uuid.uuid4()
+    now = datetime.now(UTC)
+    first = await store.claim_queues(conn, 2, now, pid, ["default"], False)
+    mine = [r["id"] for r in first]
+    # another process's claimed row is never deleted, whatever ids it is given
+    theirs = [r["id"] for r in await store.claim_all(conn, 1, now, other, [])]
+    second = await store.claim_queues(conn, 2, now, pid, ["default"], False, delete_ids=mine + theirs)
+    assert len(second) == 1
+    left = {r["id"] for r in await conn.fetch("SELECT id FROM good_jobs")}
+    assert left == set(theirs) | {r["id"] for r in second}
+    third = await store.claim_all(conn, 5, now, pid, [], delete_ids=[r["id"] for r in second])
+    assert third == []
+    assert {r["id"] for r in await conn.fetch("SELECT id FROM good_jobs")} == set(theirs)
+
+
+async def test_draining_worker_deletes_finished_jobs_with_its_claims(
+    start_worker: StartWorker, conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[int] = []
+    original = Recorder.record
+
+    async def counted(self: Recorder, outcomes: object, connection: object = None) -> None:
+        writes.append(len(outcomes))  # type: ignore[arg-type]
+        await original(self, outcomes, connection)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Recorder, "record", counted)
+    await goodjob.perform_all_later([CountJob.new(i) for i in range(200)])
+    await start_worker(queues="default:5", poll_interval=30)
+    await wait_for(lambda: len(DONE) == 200, timeout=30)
+    await wait_for(lambda: conn.fetchval("SELECT count(*) = 0 FROM good_jobs"), timeout=10)
+    assert writes == []  # no separate results write: every row went with a claim
 
 
 async def test_finished_rows_are_written_when_the_worker_stops(

@@ -291,22 +291,37 @@ async def concurrency_insert_job(
 
 async def claim_all(
     ex: Executor, limit: int, now: datetime, process_id: UUID, skip_queues: list[str],
-    skip_classes: Sequence[str] = (),
+    skip_classes: Sequence[str] = (), delete_ids: Sequence[UUID] = (),
 ) -> list[Record]:
-    rows: list[Record] = await ex.fetch(
-        sql("claim_all"), limit, now, process_id, skip_queues, list(skip_classes)
-    )
+    """Claim up to ``limit`` due jobs of any queue; also delete ``delete_ids`` (finished rows this
+    process holds) in the same statement."""
+    args: tuple[Any, ...] = (limit, now, process_id, skip_queues, list(skip_classes))
+    if delete_ids:
+        rows: list[Record] = await ex.fetch(_deleting("claim_all", len(args) + 1), *args, list(delete_ids))
+    else:
+        rows = await ex.fetch(sql("claim_all"), *args)
     return rows
 
 
 async def claim_queues(
     ex: Executor, limit: int, now: datetime, process_id: UUID, queues: list[str], ordered: bool,
-    skip_classes: Sequence[str] = (),
+    skip_classes: Sequence[str] = (), delete_ids: Sequence[UUID] = (),
 ) -> list[Record]:
-    rows: list[Record] = await ex.fetch(
-        sql("claim_queues"), limit, now, process_id, queues, ordered, list(skip_classes)
-    )
+    """Claim up to ``limit`` due jobs of ``queues``; ``delete_ids`` as in :func:`claim_all`."""
+    args: tuple[Any, ...] = (limit, now, process_id, queues, ordered, list(skip_classes))
+    if delete_ids:
+        rows: list[Record] = await ex.fetch(_deleting("claim_queues", len(args) + 1), *args, list(delete_ids))
+    else:
+        rows = await ex.fetch(sql("claim_queues"), *args)
     return rows
+
+
+@functools.cache
+def _deleting(claim: str, param: int) -> str:
+    """``claim_deleting`` + the claim query: one statement (see queries.sql)."""
+    body = sql(claim)
+    assert body.startswith("WITH "), claim
+    return sql("claim_deleting").replace("$0", f"${param}") + " " + body[len("WITH "):]
 
 
 async def concurrency_lock_perform(ex: Executor, key: str) -> None:

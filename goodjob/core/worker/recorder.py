@@ -163,6 +163,17 @@ class Recorder:
         if len(self._writers) < self.max_writers:
             self._spawn()
 
+    def recorded_elsewhere(self, finished: Sequence[tuple[Outcome, float]]) -> None:
+        """Deleted rows another statement wrote (a pool's claim, see scheduler.py), with the
+        monotonic time each job finished: counted, measured and reported like the recorder's own."""
+        if not finished:
+            return
+        done = time.monotonic()
+        self.write_delays.extend(done - t for _, t in finished)
+        outcomes = [o for o, _ in finished]
+        self._count(outcomes, set())
+        self._recorded(outcomes)
+
     def _spawn(self) -> None:
         task = asyncio.get_running_loop().create_task(self._write_pending(), name="goodjob-recorder")
         self._writers.add(task)
