@@ -114,7 +114,7 @@ class Job(EnqueueHooks):
     @classmethod
     def set(cls, **options: Any) -> ConfiguredJob:
         """Options for one enqueue: queue, priority, wait, wait_until, timeout, labels, connection."""
-        return ConfiguredJob(cls, _checked_options(cls, options))
+        return ConfiguredJob(cls, {}).set(**options)
 
     @classmethod
     async def perform_later(cls, *args: Any, **kwargs: Any) -> Enqueued:
@@ -269,13 +269,16 @@ class ConfiguredJob:
             timeout = check.timeout(o.get("timeout", None))
             if timeout is None:
                 check.timeout(cls.timeout, f"{name}.timeout")
+            wait, wait_until = o.get("wait"), o.get("wait_until")
+            if wait is not None or wait_until is not None:
+                check.scheduled_at(wait, wait_until)  # validate once, here
             cached = (
                 check.queue_name(o.get("queue") or cls.queue_name, f"{name}.queue_name"),
                 check.priority(o["priority"] if "priority" in o else cls.priority, f"{name}.priority"),
                 tuple(o["labels"] if "labels" in o else check.labels(cls.labels, f"{name}.labels")),
                 {"timeout": timeout} if timeout is not None else None,
-                o.get("wait"),
-                o.get("wait_until"),
+                wait,
+                wait_until,
             )
             object.__setattr__(self, "_cached_defaults", cached)
         return cached

@@ -160,7 +160,9 @@ async def test_draining_worker_deletes_finished_jobs_with_its_claims(
     await start_worker(queues="default:5", poll_interval=30)
     await wait_for(lambda: len(DONE) == 200, timeout=30)
     await wait_for(lambda: conn.fetchval("SELECT count(*) = 0 FROM good_jobs"), timeout=10)
-    assert writes == []  # no separate results write: every row went with a claim
+    # Only the tail (a claim that found fewer jobs than free slots) needs separate results writes;
+    # every other row went with a claim.
+    assert sum(writes) <= 5, writes
 
 
 async def test_finished_rows_are_written_when_the_worker_stops(

@@ -5,10 +5,12 @@ Wake-ups (NOTIFY, the poller, the scheduled-time cache, a finished job) only mar
 several completions coalesce into one claim, which is what lets one process drain thousands of jobs
 per second on a handful of commits.
 
-A finished job whose row is simply deleted (not preserved, no batch, no concurrency key, no return
-value) is not handed to the recorder: its slot wakes the loop, and the next claim deletes it in the
-same statement (``claim_deleting`` in queries.sql), so draining a queue costs one round trip and one
-commit per claim rather than a claim plus a results write. The row stays ``running`` under this live
+While more jobs are known to be waiting (the last claim filled every slot), a finished job whose
+row is simply deleted (not preserved, no batch, no concurrency key, no return value) is not handed
+to the recorder: its slot wakes the loop, and the claim that follows anyway deletes it in the same
+statement (``claim_deleting`` in queries.sql), so draining a queue costs one round trip and one
+commit per claim rather than a claim plus a results write. With nothing known to be waiting (a
+trickle of jobs) results go to the recorder, so no claim is sent only to delete. The row stays ``running`` under this live
 process until then (a few milliseconds), so the double-run window of a SIGKILL is the same as the
 recorder's. A claim that fails gives its finished rows to the next one (the delete is idempotent);
 once the pool stops claiming, everything goes to the recorder as before.
@@ -202,9 +204,9 @@ class Scheduler:
         if refused is None and self._on_start is not None:
             self._on_start(job)
         outcome = refused if refused is not None else await self.executor.perform(job)
-        if (not self._stopping and job.concurrency_key is None and outcome.return_value is None
-                and not keeps_row(outcome, self.recorder.preserve)):
-            self._finished.append((outcome, time.monotonic()))  # deleted by the next claim
+        if (self._dirty and not self._stopping and job.concurrency_key is None
+                and outcome.return_value is None and not keeps_row(outcome, self.recorder.preserve)):
+            self._finished.append((outcome, time.monotonic()))  # deleted by the claim that is coming
         else:
             self.recorder.add(outcome)
         self.gate.finished(job)
