@@ -28,15 +28,38 @@ def server(settings: dict[str, str] | None = None) -> Iterator[str]:
     defaults, for the embedded server)."""
     external = os.environ.get("GOOD_JOB_BENCH_DATABASE_URL")
     if external:
+        print(describe(external, "external (GOOD_JOB_BENCH_DATABASE_URL)"), flush=True)
         yield external
         return
     from goodjob.core.storage.embedded import start_temporary
 
     pg = start_temporary(settings={**DEFAULTS, **(settings or {})})
     try:
+        print(describe(pg.url("postgres"), "embedded, throwaway"), flush=True)
         yield pg.url("postgres")
     finally:
         pg.stop()
+
+
+def describe(url: str, kind: str) -> str:
+    """One line to print above every figure: which server, which version, which durability."""
+
+    async def read() -> str:
+        conn = await asyncpg.connect(url)
+        try:
+            version = await conn.fetchval("SHOW server_version")
+            rows = await conn.fetch(
+                "SELECT name, setting FROM pg_settings WHERE name IN "
+                "('fsync', 'synchronous_commit', 'full_page_writes', 'shared_buffers') ORDER BY name"
+            )
+            where = await conn.fetchval("SELECT coalesce(inet_server_addr()::text, 'unix socket')")
+        finally:
+            await conn.close()
+        settings = ", ".join(f"{r['name']}={r['setting']}" for r in rows)
+        return (f"# server: PostgreSQL {version}, {kind}, {where}; {settings}; "
+                f"machine: {os.cpu_count()} CPUs, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+    return asyncio.run(read())
 
 
 async def fresh_database(admin_url: str, name: str) -> str:

@@ -38,7 +38,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import fresh_database
+from common import describe, fresh_database
 
 import goodjob
 from goodjob.core.enqueue import JobRequest
@@ -291,6 +291,7 @@ async def main(args: argparse.Namespace) -> None:
     try:
         admin = pg.url("postgres")
         cpu = ServerCpu(pg.data_dir)
+        print(await asyncio.to_thread(describe, admin, "embedded, throwaway"), flush=True)
         scenarios = args.scenarios.split(",")
         print(f"# goodjob concurrency bench ({datetime.now(UTC):%Y-%m-%d}, Python {sys.version.split()[0]}, "
               f"{os.cpu_count()} CPUs)")

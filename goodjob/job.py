@@ -41,6 +41,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _SET_OPTIONS = ("queue", "priority", "wait", "wait_until", "timeout", "labels", "connection")
+_SET_OPTION_NAMES = frozenset(_SET_OPTIONS)
+
+
+def _not_shutting_down() -> bool:
+    return False
 
 
 class Job(EnqueueHooks):
@@ -74,7 +79,7 @@ class Job(EnqueueHooks):
         self.job_id = None
         self.executions = 0
         self.scheduled_at = None
-        self._shutting_down: Callable[[], bool] = lambda: False
+        self._shutting_down: Callable[[], bool] = _not_shutting_down
 
     def perform(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.perform() is not defined")
@@ -113,7 +118,7 @@ class Job(EnqueueHooks):
 
     @classmethod
     async def perform_later(cls, *args: Any, **kwargs: Any) -> Enqueued:
-        return await ConfiguredJob(cls, {}).perform_later(*args, **kwargs)
+        return await enqueue_one(ConfiguredJob(cls, {}).new(*args, **kwargs))
 
     @classmethod
     def perform_later_sync(cls, *args: Any, **kwargs: Any) -> Enqueued:
@@ -214,6 +219,26 @@ async def _run_in_caller(fn: Callable[[], Any]) -> Any:
     return fn()
 
 
+def _checked_options(cls: type[Job], options: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``set(...)`` options where the caller is: nothing is written with a value the row
+    cannot hold (names, types and ranges; ``options.py`` words every error)."""
+    if not options.keys() <= _SET_OPTION_NAMES:
+        unknown = sorted(set(options) - _SET_OPTION_NAMES)
+        raise TypeError(
+            f"{cls.__name__}.set() got unknown option(s) {', '.join(unknown)}; "
+            f"valid options: {', '.join(_SET_OPTIONS)}"
+        )
+    if "priority" in options:
+        check.priority(options["priority"])
+    if "queue" in options:
+        check.queue_name(options["queue"])
+    if "timeout" in options:
+        check.timeout(options["timeout"])
+    if "labels" in options:
+        options = {**options, "labels": check.labels(options["labels"])}
+    return options
+
+
 def _has_async_callbacks(cls: type[Job]) -> bool:
     names = ("before_perform", "after_perform")
     return any(inspect.iscoroutinefunction(getattr(cls, n)) for n in names) or (
@@ -229,53 +254,55 @@ class ConfiguredJob:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def set(self, **options: Any) -> ConfiguredJob:
-        unknown = sorted(set(options) - set(_SET_OPTIONS))
-        if unknown:
-            raise TypeError(
-                f"{self.cls.__name__}.set() got unknown option(s) {', '.join(unknown)}; "
-                f"valid options: {', '.join(_SET_OPTIONS)}"
-            )
-        # Checked here, where the caller is: nothing is written with a value the row cannot hold.
-        if "priority" in options:
-            check.priority(options["priority"])
-        if "queue" in options:
-            check.queue_name(options["queue"])
-        if "timeout" in options:
-            check.timeout(options["timeout"])
-        if "labels" in options:
-            options = {**options, "labels": check.labels(options["labels"])}
-        merged = {**self.options, **options}
+        merged = {**self.options, **_checked_options(self.cls, options)}
         check.scheduled_at(merged.get("wait"), merged.get("wait_until"))
         return ConfiguredJob(self.cls, merged)
 
+    def _defaults(self) -> tuple[str, int, tuple[str, ...], dict[str, Any] | None, Any, Any]:
+        """What every job built from this ConfiguredJob shares, checked and worked out once (bulk
+        enqueue builds thousands from one): queue, priority, labels, meta, wait, wait_until."""
+        cached: tuple[str, int, tuple[str, ...], dict[str, Any] | None, Any, Any] | None
+        cached = self.__dict__.get("_cached_defaults")
+        if cached is None:
+            cls, o = self.cls, self.options
+            name = cls.__name__
+            timeout = check.timeout(o.get("timeout", None))
+            if timeout is None:
+                check.timeout(cls.timeout, f"{name}.timeout")
+            wait, wait_until = o.get("wait"), o.get("wait_until")
+            if wait is not None or wait_until is not None:
+                check.scheduled_at(wait, wait_until)  # validate once, here
+            cached = (
+                check.queue_name(o.get("queue") or cls.queue_name, f"{name}.queue_name"),
+                check.priority(o["priority"] if "priority" in o else cls.priority, f"{name}.priority"),
+                tuple(o["labels"] if "labels" in o else check.labels(cls.labels, f"{name}.labels")),
+                {"timeout": timeout} if timeout is not None else None,
+                wait,
+                wait_until,
+            )
+            object.__setattr__(self, "_cached_defaults", cached)
+        return cached
+
     def new(self, *args: Any, **kwargs: Any) -> PendingJob:
-        job = self.cls(*args, **kwargs)
-        o = self.options
-        timeout = check.timeout(o.get("timeout", None))
-        if timeout is None:
-            check.timeout(self.cls.timeout, f"{self.cls.__name__}.timeout")
-        job.job_id = None
+        cls = self.cls
+        job = cls(*args, **kwargs)
+        queue_name, priority, labels, meta, wait, wait_until = self._defaults()
         req = JobRequest(
-            job_class=self.cls.job_name,
-            args=args,
-            kwargs=kwargs,
-            queue_name=check.queue_name(o.get("queue") or self.cls.queue_name, f"{self.cls.__name__}.queue_name"),
-            priority=check.priority(
-                o["priority"] if "priority" in o else self.cls.priority, f"{self.cls.__name__}.priority"
-            ),
-            scheduled_at=check.scheduled_at(o.get("wait"), o.get("wait_until")),
-            labels=o["labels"] if "labels" in o else check.labels(self.cls.labels, f"{self.cls.__name__}.labels"),
-            meta={"timeout": timeout} if timeout is not None else None,
+            job_class=cls.job_name, args=args, kwargs=kwargs, queue_name=queue_name, priority=priority,
+            scheduled_at=wait_until if wait is None else check.scheduled_at(wait, wait_until),
+            labels=labels, meta=dict(meta) if meta is not None else None,
         )
         if (around := scope.current()) is not None:  # inside a Batch block, or a cron occurrence
             req.batch_id, req.cron_key, req.cron_at = around.batch_id, around.cron_key, around.cron_at
             job.batch_id = around.batch_id
         job.job_id = req.id
         job.scheduled_at = req.scheduled_at
-        job.__dict__["queue_name"] = req.queue_name
-        job.__dict__["priority"] = req.priority
-        req.concurrency_key, req.concurrency = resolve_concurrency(self.cls, job)  # once, at enqueue
-        return PendingJob(job, req, o.get("connection"))
+        d = job.__dict__
+        d["queue_name"] = queue_name
+        d["priority"] = priority
+        if cls.concurrency is not None:
+            req.concurrency_key, req.concurrency = resolve_concurrency(cls, job)  # once, at enqueue
+        return PendingJob(job, req, self.options.get("connection") if self.options else None)
 
     async def perform_later(self, *args: Any, **kwargs: Any) -> Enqueued:
         """Enqueue the job; returns a falsy :class:`Enqueued` if a callback refused it."""

@@ -51,17 +51,23 @@ class PendingJob:
 
 async def enqueue_one(pending: PendingJob) -> Enqueued:
     job, req = pending.job, pending.request
-    try:
-        if await maybe_await(job.before_enqueue()) is False:
-            return refused(req, "before_enqueue refused it")  # built here: it emits enqueue_refused
-    except EnqueueAborted as exc:
-        return refused(req, str(exc) or "before_enqueue refused it")
+    hooks = type(job)
+    if hooks.before_enqueue is not EnqueueHooks.before_enqueue:
+        try:
+            if await maybe_await(job.before_enqueue()) is False:
+                return refused(req, "before_enqueue refused it")  # built here: it emits enqueue_refused
+        except EnqueueAborted as exc:
+            return refused(req, str(exc) or "before_enqueue refused it")
+    runtime = get_runtime()
+    if hooks.around_enqueue is EnqueueHooks.around_enqueue:
+        result = await runtime.enqueue(req, pending.connection)  # the common case: no wrapper to call
+    else:
 
-    async def call() -> Enqueued:
-        return await get_runtime().enqueue(req, pending.connection)
+        async def call() -> Enqueued:
+            return await runtime.enqueue(req, pending.connection)
 
-    result = await job.around_enqueue(call)
-    if result:
+        result = await job.around_enqueue(call)
+    if result and hooks.after_enqueue is not EnqueueHooks.after_enqueue:
         await maybe_await(job.after_enqueue())
     return result
 

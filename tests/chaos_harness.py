@@ -200,6 +200,7 @@ class Chaos:
         thresholds = [plan.jobs * (i + 1) / (plan.restarts + 1) for i in range(plan.restarts)]
         next_kill = time.monotonic() + self.random.uniform(*plan.kill_every)
         last_log = 0.0
+        last_kill = float("-inf")
         while time.monotonic() - started < plan.max_seconds:
             state = await self._remaining()
             if state is not None:
@@ -208,7 +209,12 @@ class Chaos:
                 if left == 0:
                     return
                 done = plan.jobs - left
-                if thresholds and done >= thresholds[0]:
+                # A restart waits until the last kill is quiet_before_restart old: the estimate
+                # below keeps kills away from a coming restart, but a rate that changes under load
+                # can still put one just before it (a double fault, whose recovery the sweeper's
+                # wait after a restart delays).
+                if (thresholds and done >= thresholds[0]
+                        and time.monotonic() - last_kill >= plan.quiet_before_restart):
                     thresholds.pop(0)
                     down = time.time()
                     await asyncio.to_thread(self.pg.restart)
@@ -222,7 +228,8 @@ class Chaos:
                 to_restart = (thresholds[0] - done) / rate if thresholds and rate > 0 else float("inf")
                 if time.monotonic() >= next_kill and to_restart > plan.quiet_before_restart:
                     self._kill_one()
-                    next_kill = time.monotonic() + self.random.uniform(*plan.kill_every)
+                    last_kill = time.monotonic()
+                    next_kill = last_kill + self.random.uniform(*plan.kill_every)
             await asyncio.sleep(0.25)
 
     async def _all_registered(self) -> None:

@@ -236,8 +236,7 @@ def _watched_values() -> list[object]:
     reads os.environ's underlying bytes dict directly (about 20x cheaper than os.environ.get)."""
     data = _ENV_DATA
     if isinstance(data, dict):
-        get = data.get
-        return [get(key) for key in _WATCHED_KEYS]
+        return list(map(data.get, _WATCHED_KEYS))
     return [os.environ.get(var) for var in _WATCHED_ENV]
 
 
@@ -248,6 +247,10 @@ def current_config() -> Config:
     variable (a test's monkeypatch, say) is seen on the next call without any explicit reset.
     """
     global _cached
+    cached = _cached  # read without the lock (every enqueue asks); rebuilt under it
+    key = (_generation, *_watched_values())
+    if cached is not None and cached[0] == key:
+        return cached[1]
     with _lock:
         key = (_generation, *_watched_values())
         if _cached is None or _cached[0] != key:

@@ -15,12 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 from goodjob.core.features.concurrency_rules import Concurrency
 from goodjob.core.serialize import dump_arguments
 from goodjob.core.storage import store
-from goodjob.core.storage.db import Executor
+from goodjob.core.storage.db import Executor, QuickLane
 from goodjob.core.types import Enqueued
 
 _random = random.Random(os.urandom(32))
@@ -35,10 +35,23 @@ def uuid7() -> UUID:
     Job ids that grow with time keep the primary-key index append-mostly (bulk enqueue measured
     ~25% faster than with random v4 ids) and make ``ORDER BY id`` roughly creation order.
     """
-    ms = time.time_ns() // 1_000_000
     rand = _random.getrandbits(74)
-    value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | ((rand >> 62) & 0xFFF) << 64 | 0b10 << 62
-    return UUID(int=value | (rand & 0x3FFF_FFFF_FFFF_FFFF))
+    value = (
+        (time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF) << 80 | (rand >> 62) << 64 | (rand & _LOW_62) | _V7
+    )
+    # UUID(int=...) re-checks the range and re-derives the version bits: building the object
+    # directly is ~3x cheaper, and bulk enqueue makes one per job.
+    uuid = _new_uuid(UUID)
+    _set_attr(uuid, "int", value)
+    _set_attr(uuid, "is_safe", SafeUUID.unknown)
+    return uuid
+
+
+_LOW_62 = (1 << 62) - 1
+_V7 = 0x7 << 76 | 0b10 << 62  # version 7, RFC 9562 variant
+_new_uuid = object.__new__
+_set_attr = object.__setattr__
+_NO_ARGUMENTS = '{"args":[],"kwargs":{}}'
 
 
 LABEL_SEPARATOR = "\x1f"  # joins labels into one text[] element for the bulk insert's unnest
@@ -64,6 +77,8 @@ class JobRequest:
     concurrency: Concurrency | None = None  # the rules for concurrency_key (core/concurrency.py)
 
     def params_json(self) -> str:
+        if not self.args and not self.kwargs and not self.meta and type(self.args) is tuple:
+            return _NO_ARGUMENTS  # what dump_arguments((), {}) encodes, without building it
         data = dump_arguments(self.args, self.kwargs)
         if self.meta:
             data["meta"] = dict(self.meta)
@@ -74,7 +89,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-async def insert(ex: Executor, req: JobRequest, params: str, now: datetime) -> Enqueued:
+async def insert(ex: Executor | QuickLane, req: JobRequest, params: str, now: datetime) -> Enqueued:
     """Insert one job (row + NOTIFY in one statement). ``params`` comes from ``req.params_json()``."""
     scheduled_at = req.scheduled_at or now
     inserted = await store.insert_job(
@@ -125,11 +140,34 @@ async def insert_many(
     """Insert many jobs in one statement with one NOTIFY per queue."""
     if not reqs:
         return []
+    shared = _uniform(reqs)
+    if shared is not None:
+        queue_name, priority, job_class, at = shared
+        at = at or now
+        notify = _ENCODER.encode({"queue": queue_name, "at": at.timestamp(), "count": len(reqs)})
+        await store.insert_jobs_uniform(
+            ex, [r.id for r in reqs], params, queue_name, priority, job_class, at, notify, now
+        )
+        return [Enqueued(r.id, queue_name, priority, at) for r in reqs]
     for r in reqs:
         if LABEL_SEPARATOR in "".join(r.labels):
             raise ValueError(f"label contains the reserved character \\x1f: {list(r.labels)!r}")
     await store.insert_jobs(ex, bulk_columns(reqs, params, now), now, notifications(reqs, now))
     return [Enqueued(r.id, r.queue_name, r.priority, r.scheduled_at or now) for r in reqs]
+
+
+def _uniform(reqs: Sequence[JobRequest]) -> tuple[str, int, str, datetime | None] | None:
+    """(queue, priority, class, time) if every job shares them and none has a key, labels or batch."""
+    first = reqs[0]
+    queue_name, priority, job_class, at = first.queue_name, first.priority, first.job_class, first.scheduled_at
+    for r in reqs:
+        if (
+            r.queue_name != queue_name or r.priority != priority or r.job_class != job_class
+            or r.scheduled_at != at or r.concurrency_key is not None or r.labels or r.batch_id is not None
+            or r.cron_key is not None
+        ):
+            return None
+    return queue_name, priority, job_class, at
 
 
 def notifications(reqs: Sequence[JobRequest], now: datetime) -> list[str]:

@@ -183,12 +183,14 @@ class Runtime:
     async def _enqueue(self, req: JobRequest, connection: Executor | None) -> Enqueued:
         params = req.params_json()  # raises SerializationError before anything is written
         now = utcnow()
-        ex = connection if connection is not None else (await self.database()).pool
         with self._schema_hint():
             if req.concurrency is not None:
+                ex = connection if connection is not None else (await self.database()).pool
                 result = await concurrency.insert(ex, req, params, now)
+            elif connection is not None:
+                result = await insert(connection, req, params, now)
             else:
-                result = await insert(ex, req, params, now)
+                result = await insert((await self.database()).quick, req, params, now)
         if result:
             await self._after_enqueue([req], [result], now, connection)
         return result
@@ -377,6 +379,9 @@ _runtime_lock = threading.Lock()
 
 def get_runtime() -> Runtime:
     global _runtime
+    runtime = _runtime
+    if runtime is not None:  # every enqueue asks: no lock once it exists
+        return runtime
     with _runtime_lock:
         if _runtime is None:
             _runtime = Runtime()

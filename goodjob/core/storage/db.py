@@ -75,6 +75,7 @@ class Database:
         self.pool = pool
         self.loop = loop
         self.pooler = pooler
+        self.quick = QuickLane(pool, loop)
 
     @classmethod
     async def open(
@@ -107,6 +108,7 @@ class Database:
             yield conn
 
     async def close(self) -> None:
+        await self.quick.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.pool.close(), timeout=5)
         self.pool.terminate()
@@ -114,6 +116,80 @@ class Database:
     @property
     def closed(self) -> bool:
         return bool(self.pool._closed)  # asyncpg exposes no public flag
+
+
+class QuickLane:
+    """Single statements outside a transaction (a single enqueue) on a connection kept between calls.
+
+    ``pool.fetchrow`` acquires and releases a connection around every statement: a queue get, a
+    proxy, a shielded release task and an idle timer per call, about as much client CPU as the
+    statement itself. The lane keeps one pool connection checked out and reuses it while calls keep
+    coming; callers that overlap it use the pool as usual. The held connection goes back to the pool
+    after an idle second (a timer per second, not per call), on any error, and at close, so the pool
+    never loses more than one connection to it, and only while single enqueues keep arriving. Pools
+    of fewer than three connections do not use it: holding one could starve the others.
+    """
+
+    IDLE_SECONDS = 1.0
+
+    def __init__(self, pool: Pool, loop: asyncio.AbstractEventLoop) -> None:
+        self._pool = pool
+        self._loop = loop
+        self._held: Connection | None = None
+        self._used = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+        self.enabled = pool.get_max_size() >= 3
+
+    async def fetchrow(self, query: str, *args: Any) -> Record | None:
+        if not self.enabled:
+            return await self._pool.fetchrow(query, *args)
+        conn, self._held = self._held, None
+        if conn is not None and not self.usable(conn):  # the server went away while it was held
+            await self._pool.release(conn)  # a no-op if the pool took it back on close
+            conn = None
+        if conn is None:
+            conn = await self._pool.acquire()
+        try:
+            row: Record | None = await conn.fetchrow(query, *args)
+        except BaseException:
+            await self._pool.release(conn)  # the pool resets (or terminates) it
+            raise
+        if self._held is None and not self._closed:
+            self._held, self._used = conn, True
+            if self._timer is None:
+                self._timer = self._loop.call_later(self.IDLE_SECONDS, self._tick)
+        else:
+            await self._pool.release(conn)
+        return row
+
+    @staticmethod
+    def usable(conn: Connection) -> bool:
+        """False once the connection closed: the pool then detaches it from its proxy itself."""
+        try:
+            return not conn.is_closed()
+        except asyncpg.InterfaceError:
+            return False
+
+    def _tick(self) -> None:
+        self._timer = None
+        if self._used:
+            self._used = False
+            self._timer = self._loop.call_later(self.IDLE_SECONDS, self._tick)
+            return
+        conn, self._held = self._held, None
+        if conn is not None:
+            self._loop.create_task(self._pool.release(conn), name="goodjob-quick-release")
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        conn, self._held = self._held, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await self._pool.release(conn)
 
 
 async def _cheap_reset(conn: Connection) -> None:

@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 from uuid import UUID
 
-from goodjob.core.storage.db import Executor, Record
+from goodjob.core.storage.db import Executor, QuickLane, Record
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
@@ -45,7 +45,7 @@ def sql(name: str) -> str:
 
 
 async def insert_job(
-    ex: Executor,
+    ex: Executor | QuickLane,
     *,
     id: UUID,
     queue_name: str,
@@ -71,6 +71,16 @@ async def insert_job(
 async def insert_jobs(ex: Executor, columns: tuple[Any, ...], now: datetime, notifications: list[str]) -> None:
     """Bulk insert from column arrays (see :func:`goodjob.core.enqueue.bulk_columns`)."""
     await ex.execute(sql("insert_jobs"), *columns, now, notifications)
+
+
+async def insert_jobs_uniform(
+    ex: Executor, ids: list[UUID], params: Sequence[str], queue_name: str, priority: int, job_class: str,
+    scheduled_at: datetime, notification: str, now: datetime,
+) -> None:
+    """Bulk insert of jobs that differ only in id and arguments (see ``insert_jobs_uniform``)."""
+    await ex.execute(
+        sql("insert_jobs_uniform"), ids, params, queue_name, priority, job_class, scheduled_at, notification, now
+    )
 
 
 # --- claim --------------------------------------------------------------------------------------
@@ -281,22 +291,37 @@ async def concurrency_insert_job(
 
 async def claim_all(
     ex: Executor, limit: int, now: datetime, process_id: UUID, skip_queues: list[str],
-    skip_classes: Sequence[str] = (),
+    skip_classes: Sequence[str] = (), delete_ids: Sequence[UUID] = (),
 ) -> list[Record]:
-    rows: list[Record] = await ex.fetch(
-        sql("claim_all"), limit, now, process_id, skip_queues, list(skip_classes)
-    )
+    """Claim up to ``limit`` due jobs of any queue; also delete ``delete_ids`` (finished rows this
+    process holds) in the same statement."""
+    args: tuple[Any, ...] = (limit, now, process_id, skip_queues, list(skip_classes))
+    if delete_ids:
+        rows: list[Record] = await ex.fetch(_deleting("claim_all", len(args) + 1), *args, list(delete_ids))
+    else:
+        rows = await ex.fetch(sql("claim_all"), *args)
     return rows
 
 
 async def claim_queues(
     ex: Executor, limit: int, now: datetime, process_id: UUID, queues: list[str], ordered: bool,
-    skip_classes: Sequence[str] = (),
+    skip_classes: Sequence[str] = (), delete_ids: Sequence[UUID] = (),
 ) -> list[Record]:
-    rows: list[Record] = await ex.fetch(
-        sql("claim_queues"), limit, now, process_id, queues, ordered, list(skip_classes)
-    )
+    """Claim up to ``limit`` due jobs of ``queues``; ``delete_ids`` as in :func:`claim_all`."""
+    args: tuple[Any, ...] = (limit, now, process_id, queues, ordered, list(skip_classes))
+    if delete_ids:
+        rows: list[Record] = await ex.fetch(_deleting("claim_queues", len(args) + 1), *args, list(delete_ids))
+    else:
+        rows = await ex.fetch(sql("claim_queues"), *args)
     return rows
+
+
+@functools.cache
+def _deleting(claim: str, param: int) -> str:
+    """``claim_deleting`` + the claim query: one statement (see queries.sql)."""
+    body = sql(claim)
+    assert body.startswith("WITH "), claim
+    return sql("claim_deleting").replace("$0", f"${param}") + " " + body[len("WITH "):]
 
 
 async def concurrency_lock_perform(ex: Executor, key: str) -> None:

@@ -28,6 +28,7 @@ from goodjob.core.types import Outcome, OutcomeKind
 log = logging.getLogger("goodjob")
 
 Preserve = bool | Literal["on_unhandled_error"]
+STATS_EVERY = 1.0  # seconds: the hot path's Performance statistics are written at most this often
 
 
 def keeps_row(outcome: Outcome, preserve: Preserve) -> bool:
@@ -149,6 +150,11 @@ class Recorder:
         self._idle.set()
         self._writers: set[asyncio.Task[None]] = set()
         self._closing = False
+        self.stats_every = STATS_EVERY
+        self._stats: list[tuple[datetime, str, str, str, float]] = []
+        self._stats_timer: asyncio.TimerHandle | None = None
+        self._stats_tasks: set[asyncio.Task[None]] = set()
+        self._stats_lock = asyncio.Lock()
 
     def add(self, outcome: Outcome) -> None:
         self._pending.append(outcome)
@@ -156,6 +162,17 @@ class Recorder:
         self._idle.clear()
         if len(self._writers) < self.max_writers:
             self._spawn()
+
+    def recorded_elsewhere(self, finished: Sequence[tuple[Outcome, float]]) -> None:
+        """Deleted rows another statement wrote (a pool's claim, see scheduler.py), with the
+        monotonic time each job finished: counted, measured and reported like the recorder's own."""
+        if not finished:
+            return
+        done = time.monotonic()
+        self.write_delays.extend(done - t for _, t in finished)
+        outcomes = [o for o, _ in finished]
+        self._count(outcomes, set())
+        self._recorded(outcomes)
 
     def _spawn(self) -> None:
         task = asyncio.get_running_loop().create_task(self._write_pending(), name="goodjob-recorder")
@@ -232,7 +249,7 @@ class Recorder:
             if len(updated) != len(kept):
                 self._warn_lost([o for o in kept if o.job.id not in updated])
                 lost_ids = {o.job.id for o in kept if o.job.id not in updated}
-            await self._record_stats(db.pool, outcomes, lost_ids)
+            self._count(outcomes, lost_ids)
             self._recorded(outcomes)
             return
         async with self._transaction(connection) as conn:
@@ -256,14 +273,37 @@ class Recorder:
             await store_stats.stats_record(conn, _rollup(outcomes, lost_ids))
         self._recorded(outcomes)
 
-    @staticmethod
-    async def _record_stats(ex: Executor, outcomes: Sequence[Outcome], lost_ids: set[UUID]) -> None:
-        """The hot path's statistics, after its results committed: they are counts for the
-        Performance page, so a failure here is logged and never makes the results be written twice."""
-        try:
-            await store_stats.stats_record(ex, _rollup(outcomes, lost_ids))
-        except Exception as exc:
-            log.warning("could not add %d result(s) to the performance statistics (%s)", len(outcomes), exc)
+    def _count(self, outcomes: Sequence[Outcome], lost_ids: set[UUID]) -> None:
+        """Queue the hot path's statistics for the next flush (at most one statement a second).
+
+        They are counts for the Performance page: writing them after every batch would add a
+        statement per batch to the drain and to the time a finished result waits for its write;
+        a SIGKILL loses at most the last ``STATS_EVERY`` seconds of counts, never a result.
+        """
+        self._stats.extend(
+            (o.finished_at, o.job.queue_name, o.job.job_class, str(o.kind), o.duration_ms)
+            for o in outcomes if o.job.id not in lost_ids
+        )
+        if self._stats_timer is None and self._stats:
+            self._stats_timer = asyncio.get_running_loop().call_later(self.stats_every, self._stats_due)
+
+    def _stats_due(self) -> None:
+        self._stats_timer = None
+        task = asyncio.get_running_loop().create_task(self.flush_stats(), name="goodjob-stats")
+        self._stats_tasks.add(task)
+        task.add_done_callback(self._stats_tasks.discard)
+
+    async def flush_stats(self) -> None:
+        """Write the counted statistics now (a failure is logged: they are best effort)."""
+        async with self._stats_lock:
+            rows, self._stats = self._stats, []
+            if not rows:
+                return
+            try:
+                db = await self._database()
+                await store_stats.stats_record(db.pool, stats.rollup(rows))
+            except Exception as exc:
+                log.warning("could not add %d result(s) to the performance statistics (%s)", len(rows), exc)
 
     @staticmethod
     def _warn_lost(lost: Sequence[Outcome]) -> None:
@@ -308,6 +348,10 @@ class Recorder:
         self._closing = True
         self._give_up_at = time.monotonic() + self.close_timeout
         await self._idle.wait()
+        if self._stats_timer is not None:
+            self._stats_timer.cancel()
+            self._stats_timer = None
+        await self.flush_stats()
 
 
 def _rollup(outcomes: Sequence[Outcome], lost_ids: set[UUID]) -> Any:

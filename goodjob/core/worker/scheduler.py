@@ -4,6 +4,16 @@ Wake-ups (NOTIFY, the poller, the scheduled-time cache, a finished job) only mar
 "dirty" and set an event; the loop then claims for *all* free slots in one statement. Under load,
 several completions coalesce into one claim, which is what lets one process drain thousands of jobs
 per second on a handful of commits.
+
+While more jobs are known to be waiting (the last claim filled every slot), a finished job whose
+row is simply deleted (not preserved, no batch, no concurrency key, no return value) is not handed
+to the recorder: its slot wakes the loop, and the claim that follows anyway deletes it in the same
+statement (``claim_deleting`` in queries.sql), so draining a queue costs one round trip and one
+commit per claim rather than a claim plus a results write. With nothing known to be waiting (a
+trickle of jobs) results go to the recorder, so no claim is sent only to delete. The row stays ``running`` under this live
+process until then (a few milliseconds), so the double-run window of a SIGKILL is the same as the
+recorder's. A claim that fails gives its finished rows to the next one (the delete is idempotent);
+once the pool stops claiming, everything goes to the recorder as before.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +34,7 @@ from goodjob.core.storage import store
 from goodjob.core.storage.db import Database, is_connection_error
 from goodjob.core.types import ClaimedJob, Outcome
 from goodjob.core.worker.executor import JobExecutor
-from goodjob.core.worker.recorder import Recorder
+from goodjob.core.worker.recorder import Recorder, keeps_row
 
 log = logging.getLogger("goodjob")
 
@@ -58,6 +69,8 @@ class Scheduler:
         self._loop_task: asyncio.Task[None] | None = None
         self._unsure_claims: set[datetime] = set()  # timestamps of claims that raised
         self.running: dict[asyncio.Task[None], ClaimedJob] = {}
+        # finished rows the next claim deletes, with when they finished (see the module docstring)
+        self._finished: list[tuple[Outcome, float]] = []
         self.performed = 0
         self.last_active = asyncio.get_running_loop().time()
         self.gate = PerformGate(database, recorder.drain, self.wake)  # concurrency perform rules
@@ -96,16 +109,19 @@ class Scheduler:
         while not self._stopping:
             await self._event.wait()
             self._event.clear()
-            while self._dirty and not self._stopping and self.free_slots > 0:
+            while (self._dirty or self._finished) and not self._stopping and self.free_slots > 0:
                 self._dirty = False
                 wanted = self.free_slots
                 claimed_at = claim_time()
+                finished, self._finished = self._finished, []
                 try:
                     await self._release_unsure_claims()
-                    rows = await self._claim(wanted, claimed_at)
+                    rows = await self._claim(wanted, claimed_at, [o.job.id for o, _ in finished])
+                    self.recorder.recorded_elsewhere(finished)
                     self.gate.claimed(rows)
                     delay = 0.1
                 except Exception as exc:
+                    self._give_back(finished)
                     # The statement may have committed before the error reached us (a connection
                     # cut mid-flight, a row that cannot be decoded): its rows would then be
                     # `running` under this live process, which knows nothing of them. Give back
@@ -146,12 +162,14 @@ class Scheduler:
             log.warning("gave back %d job(s) of a claim whose result was lost: %s",
                         len(released), ", ".join(str(r["id"]) for r in released))
 
-    async def _claim(self, limit: int, now: datetime) -> list[Any]:
+    async def _claim(self, limit: int, now: datetime, delete_ids: list[UUID]) -> list[Any]:
         db = await self._database()
         spec = self.spec
         paused = self._paused()
         if spec.kind == "all":
-            return await store.claim_all(db.pool, limit, now, self.process_id, paused, self._paused_classes())
+            return await store.claim_all(
+                db.pool, limit, now, self.process_id, paused, self._paused_classes(), delete_ids
+            )
         if spec.kind == "include":
             queues = [q for q in spec.queues if q not in paused] if paused else list(spec.queues)
             ordered = spec.ordered
@@ -160,10 +178,21 @@ class Scheduler:
             skip = set(spec.queues).union(paused)
             queues, ordered = [q for q in waiting if q not in skip], False
         if not queues:
+            if delete_ids:
+                await store.delete_finished(db.pool, delete_ids, self.process_id)
             return []
         return await store.claim_queues(
-            db.pool, limit, now, self.process_id, queues, ordered, self._paused_classes()
+            db.pool, limit, now, self.process_id, queues, ordered, self._paused_classes(), delete_ids
         )
+
+    def _give_back(self, finished: list[tuple[Outcome, float]]) -> None:
+        """Results a failed claim may not have deleted: retried with the next claim (deleting a
+        deleted row is a no-op), or written by the recorder once this pool stops claiming."""
+        if self._stopping:
+            for outcome, _ in finished:
+                self.recorder.add(outcome)
+        else:
+            self._finished[:0] = finished
 
     def _launch(self, job: ClaimedJob) -> None:
         task = asyncio.get_running_loop().create_task(self._perform(job), name=f"goodjob-job[{job.id}]")
@@ -175,7 +204,11 @@ class Scheduler:
         if refused is None and self._on_start is not None:
             self._on_start(job)
         outcome = refused if refused is not None else await self.executor.perform(job)
-        self.recorder.add(outcome)
+        if (self._dirty and not self._stopping and job.concurrency_key is None
+                and outcome.return_value is None and not keeps_row(outcome, self.recorder.preserve)):
+            self._finished.append((outcome, time.monotonic()))  # deleted by the claim that is coming
+        else:
+            self.recorder.add(outcome)
         self.gate.finished(job)
         self.performed += 1
         if self._on_finish is not None:
@@ -186,7 +219,7 @@ class Scheduler:
         self.last_active = asyncio.get_running_loop().time()
         if not task.cancelled() and task.exception() is not None:
             log.error("job task failed", exc_info=task.exception())
-        if self._dirty and not self._stopping:
+        if (self._dirty or self._finished) and not self._stopping:
             self._event.set()
 
     async def _release(self, jobs: list[ClaimedJob]) -> None:
@@ -200,6 +233,8 @@ class Scheduler:
     def stop_claiming(self) -> None:
         self._stopping = True
         self._event.set()
+        finished, self._finished = self._finished, []
+        self._give_back(finished)  # no claim will delete them now
 
     async def wait_stopped(self) -> None:
         if self._loop_task is not None:

@@ -31,6 +31,19 @@ WITH ins AS (
 )
 SELECT count(*) AS queues FROM unnest($11::text[]) AS payload CROSS JOIN LATERAL pg_notify('good_job', payload);
 
+-- name: insert_jobs_uniform
+-- Bulk enqueue of jobs that share queue, priority, class and time and carry no concurrency key,
+-- labels or batch (what one `job.set(...).new(...)` per element builds): those columns go once, as
+-- scalars, and only ids and arguments as arrays. Encoding one array element per job and column
+-- was a fifth of the client's time in a bulk enqueue. $7: the NOTIFY payload.
+WITH ins AS (
+    INSERT INTO good_jobs (id, queue_name, priority, job_class, serialized_params, scheduled_at,
+                           created_at, updated_at)
+    SELECT u.id, $3, $4, $5, u.params::jsonb, $6, $8, $8
+    FROM unnest($1::uuid[], $2::text[]) AS u(id, params)
+)
+SELECT pg_notify('good_job', $7);
+
 -- name: claim_all
 -- "*" pools: the next due jobs of every queue, skipping rows other workers hold. Rows carrying
 -- perform rules (core/concurrency.py) pass good_job_concurrency_claimable; rows without rules pay
@@ -92,6 +105,15 @@ RETURNING j.id, j.queue_name, j.priority, j.job_class, j.serialized_params::text
           j.concurrency_perform_limit IS NOT NULL OR j.concurrency_perform_throttle IS NOT NULL
               AS concurrency_checked,
           j.concurrency_perform_throttle, j.concurrency_perform_period;
+
+-- name: claim_deleting
+-- A prefix for claim_all and claim_queues (store.py joins them): the same claim, and in the same
+-- statement the deletion of rows this process finished since its last claim ($0 stands for the
+-- next free parameter number). A worker draining a queue then pays one round trip and one commit
+-- per claim for both, instead of a claim plus a separate write of the results.
+WITH gone AS (
+    DELETE FROM good_jobs WHERE id = ANY($0::uuid[]) AND locked_by_id = $3 AND state = 'running'
+),
 
 -- name: waiting_queue_names
 -- The queues that have waiting jobs, by a loose index scan: one probe per distinct queue, not per row.

@@ -1,0 +1,177 @@
+"""The enqueue and drain hot paths (issue 13): the held single-enqueue connection, the uniform bulk
+insert, and claims that delete the rows their pool finished. Each test fails on the code before."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+from helpers import wait_for
+from sample_jobs import AsyncRecordJob, RecordJob
+
+import goodjob
+from goodjob.core.enqueue import uuid7
+from goodjob.core.runtime import get_runtime
+from goodjob.core.storage import store
+from goodjob.core.storage.db import QuickLane
+from goodjob.core.worker.launcher import Worker
+from goodjob.core.worker.recorder import Recorder
+
+StartWorker = Callable[..., Awaitable[Worker]]
+DONE: list[int] = []
+
+
+class CountJob(goodjob.Job):
+    async def perform(self, n: int) -> None:
+        DONE.append(n)
+
+
+@pytest.fixture(autouse=True)
+def _clear() -> None:
+    DONE.clear()
+
+
+def test_uuid7_is_a_valid_time_ordered_uuid() -> None:
+    ids = [uuid7() for _ in range(2000)]
+    assert len(set(ids)) == 2000
+    for value in ids[:50]:
+        assert value.version == 7 and value.variant == uuid.RFC_4122
+        assert uuid.UUID(str(value)) == value and hash(uuid.UUID(str(value))) == hash(value)
+    millis = [v.int >> 80 for v in ids]
+    assert millis == sorted(millis)
+
+
+async def test_single_enqueues_reuse_one_held_connection(conn: asyncpg.Connection) -> None:
+    for i in range(20):
+        assert await RecordJob.perform_later(i)
+    db = await get_runtime().database()
+    pids = await conn.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'goodjob'"
+    )
+    assert db.quick.enabled and db.quick._held is not None
+    assert len(pids) == 1, pids  # twenty enqueues, one connection: the pool was not cycled
+    assert await conn.fetchval("SELECT count(*) FROM good_jobs") == 20
+
+
+async def test_held_connection_goes_back_to_the_pool_when_idle(
+    conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(QuickLane, "IDLE_SECONDS", 0.05)
+    await RecordJob.perform_later(1)
+    db = await get_runtime().database()
+    await wait_for(lambda: db.quick._held is None, timeout=10)
+    await wait_for(lambda: db.pool.get_idle_size() == db.pool.get_size(), timeout=10)  # none checked out
+    assert await RecordJob.perform_later(2)  # and it is taken again on demand
+
+
+async def test_a_held_connection_killed_by_the_server_is_replaced(conn: asyncpg.Connection) -> None:
+    await RecordJob.perform_later(1)
+    db = await get_runtime().database()
+    held = db.quick._held
+    assert held is not None
+    await conn.execute("SELECT pg_terminate_backend($1)", held.get_server_pid())
+    await wait_for(lambda: not QuickLane.usable(held), timeout=10)
+    assert await RecordJob.perform_later(2)  # one line, no error: a fresh pool connection
+    assert await conn.fetchval("SELECT count(*) FROM good_jobs") == 2
+
+
+async def test_a_failed_statement_returns_the_connection_to_the_pool(conn: asyncpg.Connection) -> None:
+    await RecordJob.perform_later(1)
+    db = await get_runtime().database()
+    with pytest.raises(asyncpg.PostgresError):
+        await db.quick.fetchrow("SELECT 1/0")
+    assert db.quick._held is None
+    assert db.pool.get_idle_size() == db.pool.get_size()
+
+
+async def test_small_pools_do_not_hold_a_connection(gj: str, conn: asyncpg.Connection) -> None:
+    goodjob.configure(database_pool_size=2)
+    get_runtime().reset()
+    assert await RecordJob.perform_later(1)
+    db = await get_runtime().database()
+    assert not db.quick.enabled and db.quick._held is None
+
+
+async def test_uniform_bulk_insert_keeps_every_column(gj: str, conn: asyncpg.Connection) -> None:
+    listener = await asyncpg.connect(gj)
+    received: list[str] = []
+    await listener.add_listener("good_job", lambda *a: received.append(a[3]))
+    try:
+        at = datetime.now(UTC) + timedelta(minutes=5)
+        configured = AsyncRecordJob.set(queue="uniform", priority=3, wait_until=at)
+        results = await goodjob.perform_all_later([configured.new(i) for i in range(300)])
+        assert [r.queue_name for r in results] == ["uniform"] * 300 and all(results)
+        rows = await conn.fetch(
+            "SELECT DISTINCT queue_name, priority, job_class, scheduled_at, created_at = updated_at AS same "
+            "FROM good_jobs"
+        )
+        assert [tuple(r) for r in rows] == [("uniform", 3, AsyncRecordJob.job_name, at, True)]
+        params = await conn.fetchval("SELECT serialized_params FROM good_jobs WHERE id = $1", results[42].id)
+        assert json.loads(params)["args"] == [42]
+        await wait_for(lambda: received, timeout=10)
+        payload = json.loads(received[0])
+        assert (payload["queue"], payload["count"], payload["at"]) == ("uniform", 300, at.timestamp())
+    finally:
+        await listener.close()
+
+
+async def test_mixed_bulk_insert_still_takes_the_general_path(conn: asyncpg.Connection) -> None:
+    jobs = [RecordJob.set(labels=["x"]).new(1), RecordJob.new(2), RecordJob.set(queue="b").new(3)]
+    results = await goodjob.perform_all_later(jobs)
+    rows = {r["id"]: r for r in await conn.fetch("SELECT id, queue_name, labels FROM good_jobs")}
+    assert rows[results[0].id]["labels"] == ["x"]
+    assert rows[results[2].id]["queue_name"] == "b"
+
+
+async def test_claim_deletes_the_finished_rows_it_is_given(conn: asyncpg.Connection) -> None:
+    await goodjob.perform_all_later([RecordJob.new(i) for i in range(4)])
+    pid, other = uuid.uuid4(), uuid.uuid4()
+    now = datetime.now(UTC)
+    first = await store.claim_queues(conn, 2, now, pid, ["default"], False)
+    mine = [r["id"] for r in first]
+    # another process's claimed row is never deleted, whatever ids it is given
+    theirs = [r["id"] for r in await store.claim_all(conn, 1, now, other, [])]
+    second = await store.claim_queues(conn, 2, now, pid, ["default"], False, delete_ids=mine + theirs)
+    assert len(second) == 1
+    left = {r["id"] for r in await conn.fetch("SELECT id FROM good_jobs")}
+    assert left == set(theirs) | {r["id"] for r in second}
+    third = await store.claim_all(conn, 5, now, pid, [], delete_ids=[r["id"] for r in second])
+    assert third == []
+    assert {r["id"] for r in await conn.fetch("SELECT id FROM good_jobs")} == set(theirs)
+
+
+async def test_draining_worker_deletes_finished_jobs_with_its_claims(
+    start_worker: StartWorker, conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[int] = []
+    original = Recorder.record
+
+    async def counted(self: Recorder, outcomes: object, connection: object = None) -> None:
+        writes.append(len(outcomes))  # type: ignore[arg-type]
+        await original(self, outcomes, connection)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Recorder, "record", counted)
+    await goodjob.perform_all_later([CountJob.new(i) for i in range(200)])
+    await start_worker(queues="default:5", poll_interval=30)
+    await wait_for(lambda: len(DONE) == 200, timeout=30)
+    await wait_for(lambda: conn.fetchval("SELECT count(*) = 0 FROM good_jobs"), timeout=10)
+    # Only the tail (a claim that found fewer jobs than free slots) needs separate results writes;
+    # every other row went with a claim.
+    assert sum(writes) <= 5, writes
+
+
+async def test_finished_rows_are_written_when_the_worker_stops(
+    start_worker: StartWorker, conn: asyncpg.Connection
+) -> None:
+    worker = await start_worker(queues="default:2", poll_interval=30)
+    await CountJob.perform_later(1)
+    await wait_for(lambda: DONE == [1], timeout=10)
+    await worker.shutdown()
+    assert await conn.fetchval("SELECT count(*) FROM good_jobs") == 0
+    assert await conn.fetchval("SELECT count(*) FROM good_job_processes") == 0
+    await asyncio.sleep(0)
