@@ -10,10 +10,10 @@ row is simply deleted (not preserved, no batch, no concurrency key, no return va
 to the recorder: its slot wakes the loop, and the claim that follows anyway deletes it in the same
 statement (``claim_deleting`` in queries.sql), so draining a queue costs one round trip and one
 commit per claim rather than a claim plus a results write. With nothing known to be waiting (a
-trickle of jobs) results go to the recorder, so no claim is sent only to delete. The row stays ``running`` under this live
-process until then (a few milliseconds), so the double-run window of a SIGKILL is the same as the
-recorder's. A claim that fails gives its finished rows to the next one (the delete is idempotent);
-once the pool stops claiming, everything goes to the recorder as before.
+trickle of jobs) results go to the recorder, so no claim is sent only to delete. The row stays
+``running`` under this live process until then (a few milliseconds), so the double-run window of a
+SIGKILL is the same as the recorder's. A claim that fails gives its finished rows to the next one
+(the delete is idempotent); once the pool stops claiming, everything goes to the recorder as before.
 """
 
 from __future__ import annotations
