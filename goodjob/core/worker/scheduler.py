@@ -9,7 +9,9 @@ While more jobs are known to be waiting (the last claim filled every slot), a fi
 row is simply deleted (not preserved, no batch, no concurrency key, no return value) is not handed
 to the recorder: its slot wakes the loop, and the claim that follows anyway deletes it in the same
 statement (``claim_deleting`` in queries.sql), so draining a queue costs one round trip and one
-commit per claim rather than a claim plus a results write. With nothing known to be waiting (a
+commit per claim rather than a claim plus a results write. A job that finishes while a claim is in
+flight goes to the recorder instead: riding the claim after that one would make its result wait for
+two claims, and that wait is the double-run window of a SIGKILL. With nothing known to be waiting (a
 trickle of jobs) results go to the recorder, so no claim is sent only to delete. The row stays
 ``running`` under this live process until then (a few milliseconds), so the double-run window of a
 SIGKILL is the same as the recorder's. A claim that fails gives its finished rows to the next one
@@ -71,6 +73,7 @@ class Scheduler:
         self.running: dict[asyncio.Task[None], ClaimedJob] = {}
         # finished rows the next claim deletes, with when they finished (see the module docstring)
         self._finished: list[tuple[Outcome, float]] = []
+        self._claiming = False  # a claim is in flight: a result then goes to the recorder at once
         self.performed = 0
         self.last_active = asyncio.get_running_loop().time()
         self.gate = PerformGate(database, recorder.drain, self.wake)  # concurrency perform rules
@@ -116,7 +119,11 @@ class Scheduler:
                 finished, self._finished = self._finished, []
                 try:
                     await self._release_unsure_claims()
-                    rows = await self._claim(wanted, claimed_at, [o.job.id for o, _ in finished])
+                    self._claiming = True
+                    try:
+                        rows = await self._claim(wanted, claimed_at, [o.job.id for o, _ in finished])
+                    finally:
+                        self._claiming = False
                     self.recorder.recorded_elsewhere(finished)
                     self.gate.claimed(rows)
                     delay = 0.1
@@ -204,7 +211,7 @@ class Scheduler:
         if refused is None and self._on_start is not None:
             self._on_start(job)
         outcome = refused if refused is not None else await self.executor.perform(job)
-        if (self._dirty and not self._stopping and job.concurrency_key is None
+        if (self._dirty and not self._claiming and not self._stopping and job.concurrency_key is None
                 and outcome.return_value is None and not keeps_row(outcome, self.recorder.preserve)):
             self._finished.append((outcome, time.monotonic()))  # deleted by the claim that is coming
         else:
