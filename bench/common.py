@@ -59,7 +59,15 @@ def describe(url: str, kind: str) -> str:
         return (f"# server: PostgreSQL {version}, {kind}, {where}; {settings}; "
                 f"machine: {os.cpu_count()} CPUs, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
-    return asyncio.run(read())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(read())
+    # Called from inside a running loop (bench/scale.py): read on a loop of its own, in a thread.
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, read()).result()
 
 
 async def fresh_database(admin_url: str, name: str) -> str:
