@@ -192,6 +192,15 @@ class Job(EnqueueHooks):
             batch = await Batch.find(self.arguments[0])
             if batch is not None:
                 self.arguments = (batch, *self.arguments[1:])
+        cls = type(self)
+        plain = _PLAIN_CALLBACKS.get(cls)
+        if plain is None:  # worked out once per class: the per-job path of a drain stays short
+            plain = _PLAIN_CALLBACKS[cls] = (
+                cls.before_perform is Job.before_perform and cls.after_perform is Job.after_perform
+                and cls.around_perform is Job.around_perform and inspect.iscoroutinefunction(cls.perform)
+            )
+        if plain and "perform" not in self.__dict__:
+            return await self.perform(*self.arguments, **self.kwargs)
         await maybe_await(self.before_perform())
 
         async def call() -> Any:
@@ -237,6 +246,11 @@ def _checked_options(cls: type[Job], options: dict[str, Any]) -> dict[str, Any]:
     if "labels" in options:
         options = {**options, "labels": check.labels(options["labels"])}
     return options
+
+
+#: Per job class: an async perform and none of the perform callbacks overridden (the base class's
+#: are no-ops), so the worker awaits perform directly.
+_PLAIN_CALLBACKS: dict[type[Any], bool] = {}
 
 
 def _has_async_callbacks(cls: type[Job]) -> bool:
