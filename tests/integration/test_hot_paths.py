@@ -165,6 +165,32 @@ async def test_draining_worker_deletes_finished_jobs_with_its_claims(
     assert sum(writes) <= 5, writes
 
 
+async def test_a_cut_claim_hands_its_finished_rows_to_the_next_one(
+    start_worker: StartWorker, conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim carrying finished rows that fails (its connection cut mid-flight, after or before it
+    committed) must not lose them: the next claim deletes them (a no-op if they are gone)."""
+    claim_queues = store.claim_queues
+    cut = 0
+
+    async def flaky(*args: object, **kwargs: object) -> object:
+        nonlocal cut
+        delete_ids = kwargs.get("delete_ids") or (args[7] if len(args) > 7 else ())
+        if delete_ids and cut < 3:
+            cut += 1
+            if cut == 2:  # once after the statement ran: it may have committed
+                await claim_queues(*args, **kwargs)  # type: ignore[arg-type]
+            raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+        return await claim_queues(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "claim_queues", flaky)
+    await goodjob.perform_all_later([CountJob.new(i) for i in range(100)])
+    await start_worker(queues="default:5", poll_interval=30)
+    await wait_for(lambda: conn.fetchval("SELECT count(*) = 0 FROM good_jobs"), timeout=30)
+    assert cut == 3
+    assert sorted(DONE) == list(range(100))  # each ran exactly once: nothing given back ran again
+
+
 async def test_finished_rows_are_written_when_the_worker_stops(
     start_worker: StartWorker, conn: asyncpg.Connection
 ) -> None:

@@ -14,7 +14,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -280,10 +280,7 @@ class Recorder:
         statement per batch to the drain and to the time a finished result waits for its write;
         a SIGKILL loses at most the last ``STATS_EVERY`` seconds of counts, never a result.
         """
-        self._stats.extend(
-            (o.finished_at, o.job.queue_name, o.job.job_class, str(o.kind), o.duration_ms)
-            for o in outcomes if o.job.id not in lost_ids
-        )
+        self._stats.extend(_stat_rows(outcomes, lost_ids))
         if self._stats_timer is None and self._stats:
             self._stats_timer = asyncio.get_running_loop().call_later(self.stats_every, self._stats_due)
 
@@ -354,8 +351,15 @@ class Recorder:
         await self.flush_stats()
 
 
-def _rollup(outcomes: Sequence[Outcome], lost_ids: set[UUID]) -> Any:
-    return stats.rollup(
+def _stat_rows(
+    outcomes: Sequence[Outcome], lost_ids: set[UUID]
+) -> Iterator[tuple[datetime, str, str, str, float]]:
+    """What core.stats.rollup() counts of each written outcome."""
+    return (
         (o.finished_at, o.job.queue_name, o.job.job_class, str(o.kind), o.duration_ms)
         for o in outcomes if o.job.id not in lost_ids
     )
+
+
+def _rollup(outcomes: Sequence[Outcome], lost_ids: set[UUID]) -> Any:
+    return stats.rollup(_stat_rows(outcomes, lost_ids))
