@@ -1,7 +1,7 @@
 """Many workers against one Postgres: what each job and each idle worker costs the primary.
 
     .venv/bin/python bench/scale.py [--workers 32] [--threads 2] [--stream 2000] [--bulk 20000]
-        [--idle-seconds 20] [--pgbouncer]
+        [--idle-seconds 20] [--pgbouncer] [--pg-setting NAME=VALUE]
 
 Starts ``--workers`` ``goodjob start`` subprocesses (``--max-threads``) on one queue against a
 Postgres with default durability settings and ``pg_stat_statements``, then prints:
@@ -136,6 +136,9 @@ async def main(args: argparse.Namespace) -> None:
     from goodjob.core.runtime import get_runtime
 
     settings = {"shared_preload_libraries": "pg_stat_statements", "max_connections": "400"}
+    for item in args.pg_setting:  # e.g. synchronous_commit=off: what the flushes cost (a diagnostic)
+        name, _, value = item.partition("=")
+        settings[name] = value
     with server(settings) as admin_url:
         url = await fresh_database(admin_url, DB)
         conn = await asyncpg.connect(url)
@@ -235,4 +238,7 @@ if __name__ == "__main__":
     parser.add_argument("--idle-seconds", type=float, default=20)
     parser.add_argument("--pgbouncer", action="store_true")
     parser.add_argument("--top", action="store_true", help="print the most frequent statements")
+    parser.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a server setting of the embedded Postgres on top of the defaults "
+                             "(e.g. synchronous_commit=off, to see what WAL flushes cost); repeatable")
     asyncio.run(main(parser.parse_args()))

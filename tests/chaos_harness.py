@@ -56,6 +56,9 @@ class Report:
     kill_to_rerun: list[float] = field(default_factory=list)
     unrerun: int = 0  # runs cut by a kill that never ran again
     double_finished: int = 0
+    # For each double: seconds from the end of its first finished run to the kill of that run's
+    # process (the double-run window as the job saw it), or None when that process was not killed.
+    double_windows: list[float | None] = field(default_factory=list)
     write_delays: list[tuple[int, float, float, float]] = field(default_factory=list)  # per graceful stop
     exit_codes: list[int | None] = field(default_factory=list)
 
@@ -64,6 +67,13 @@ class Report:
             return 0.0
         ordered = sorted(values)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def _doubles(self) -> str:
+        windows = [w for w in self.double_windows if w is not None]
+        other = len(self.double_windows) - len(windows)
+        ms = [w * 1000 for w in windows]
+        return (f"{len(windows)} finished before their process's kill (p50 {self.pct(ms, 0.5):.1f}ms "
+                f"p90 {self.pct(ms, 0.9):.1f}ms max {max(ms, default=0.0):.1f}ms before it), {other} not")
 
     def summary(self) -> str:
         k = self.kill_to_rerun
@@ -80,6 +90,7 @@ class Report:
             f"{self.locked_by_missing_during} (>10 s old) at worst during the run",
             f"double-finished              {self.double_finished} "
             f"({self.double_finished / max(1, len(self.kills)):.2f} per kill)",
+            f"doubles by kill              {self._doubles()}",
             f"kill-to-rerun                n={len(k)} p50 {self.pct(k, 0.5):.2f}s p99 {self.pct(k, 0.99):.2f}s "
             f"max {max(k, default=0.0):.2f}s; never rerun: {self.unrerun}",
             f"result write delay           {n} results, worst worker p50 {p50:.1f}ms p99 {p99:.1f}ms",
@@ -299,6 +310,12 @@ class Chaos:
             runs.setdefault(row["job_id"], []).append(row)
         killed = dict(r.kills)
         for job_id, job_runs in runs.items():
+            done = [run for run in job_runs if run["f"] is not None]
+            if len(done) > 1:
+                first = done[0]
+                r.double_windows.append(
+                    killed[first["pid"]] - first["f"] if first["pid"] in killed else None
+                )
             for prev, nxt in itertools.pairwise(job_runs):
                 end = prev["f"] if prev["f"] is not None else self.exits.get(prev["pid"], float("inf"))
                 if nxt["s"] < end:

@@ -92,7 +92,9 @@ class Worker:
         self.router = WakeRouter(self.process.id)
         self.services.is_sweeper = lambda: self.process is not None and self.process.leader
         self.recorder = Recorder(
-            self._database, self.process.id, cfg.preserve_job_records, on_recorded=self._after_recorded
+            self._database, self.process.id, cfg.preserve_job_records, on_recorded=self._after_recorded,
+            # Leave the pool a connection for the claim and one for the heartbeat.
+            max_writers=max(1, min(8, cfg.database_pool_size - 2)),
         )
         for index, spec in enumerate(self.pools):
             executor = JobExecutor(
@@ -347,7 +349,7 @@ class Worker:
         for raw in job_ids:
             job_id = raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
             for scheduler in self.schedulers:
-                if scheduler.executor.cancel(job_id):
+                if scheduler.executor.cancel(job_id) or scheduler.cancel_waiting(job_id):
                     found.append(job_id)
                     log.warning("goodjob: job %s cancelled by operator; stopping it", job_id)
         return found
@@ -363,7 +365,7 @@ class Worker:
 
     @property
     def running_count(self) -> int:
-        return sum(len(s.running) for s in self.schedulers)
+        return sum(len(s.running) + s.waiting for s in self.schedulers)
 
     def idle_for(self) -> float:
         """Seconds since the last job finished (0 while any job runs)."""

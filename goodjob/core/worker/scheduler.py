@@ -16,6 +16,15 @@ trickle of jobs) results go to the recorder, so no claim is sent only to delete.
 ``running`` under this live process until then (a few milliseconds), so the double-run window of a
 SIGKILL is the same as the recorder's. A claim that fails gives its finished rows to the next one
 (the delete is idempotent); once the pool stops claiming, everything goes to the recorder as before.
+
+Claiming ahead: while a backlog lasts (the last claim filled everything it asked for) and the pool's
+jobs take less time than a claim's round trip, the pool also claims up to ``capacity`` jobs more than
+it has free slots and keeps them in ``_ahead``: a finishing job's slot takes the next one at once,
+while the following claim is in flight, instead of idling for that round trip (a drain of short jobs
+otherwise spends about a third of its time waiting on claims). Those rows are ``running`` under this
+process a few milliseconds before they start: a kill recovers them like running jobs (they never ran,
+so nothing runs twice), a stop gives them back untouched, an operator's cancel records them cancelled.
+Jobs slower than a claim's round trip are never claimed ahead: the claim is then not what they wait for.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -74,6 +84,10 @@ class Scheduler:
         # finished rows the next claim deletes, with when they finished (see the module docstring)
         self._finished: list[tuple[Outcome, float]] = []
         self._claiming = False  # a claim is in flight: a result then goes to the recorder at once
+        self._ahead: list[ClaimedJob] = []  # claimed ahead, not started yet (module docstring)
+        self._backlog = False  # the last claim filled everything it asked for
+        self._job_seconds = math.inf  # moving averages: how long a job runs, how long a claim takes
+        self._claim_seconds = math.inf
         self.performed = 0
         self.last_active = asyncio.get_running_loop().time()
         self.gate = PerformGate(database, recorder.drain, self.wake)  # concurrency perform rules
@@ -87,7 +101,34 @@ class Scheduler:
 
     @property
     def idle(self) -> bool:
-        return not self.running
+        return not self.running and not self._ahead
+
+    @property
+    def waiting(self) -> int:
+        """Jobs claimed ahead that have not started yet."""
+        return len(self._ahead)
+
+    def _wanted(self) -> int:
+        """How many rows the next claim asks for: the free slots, plus a second round of slots
+        while claiming ahead pays (see the module docstring), less what is already claimed ahead."""
+        ahead = self.capacity if self._backlog and self._job_seconds < self._claim_seconds else 0
+        return max(0, self.free_slots + ahead - len(self._ahead))
+
+    def _start_ahead(self) -> None:
+        """Start jobs claimed ahead in the free slots."""
+        while self._ahead and self.free_slots > 0 and not self._stopping:
+            self._launch(self._ahead.pop(0))
+
+    def cancel_waiting(self, job_id: UUID) -> bool:
+        """An operator cancelled ``job_id``: if it was claimed ahead and has not started, it never
+        will; its attempt is recorded as cancelled (the row is discarded)."""
+        for index, job in enumerate(self._ahead):
+            if job.id == job_id:
+                del self._ahead[index]
+                now, t0 = datetime.now(UTC), time.perf_counter()
+                self.recorder.add(self.executor.cancelled_before_start(job, now, t0))
+                return True
+        return False
 
     def wake(self) -> None:
         """There may be work: claim when a slot is (or becomes) free."""
@@ -107,23 +148,34 @@ class Scheduler:
     # --- the loop ------------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        try:
+            await self._claim_loop()
+        finally:
+            ahead, self._ahead = self._ahead, []
+            if ahead:  # claimed ahead, never started: back to the queue untouched
+                with contextlib.suppress(Exception):
+                    await self._release(ahead)
+
+    async def _claim_loop(self) -> None:
         self._event.set()
         delay = 0.1
         while not self._stopping:
             await self._event.wait()
             self._event.clear()
-            while (self._dirty or self._finished) and not self._stopping and self.free_slots > 0:
+            self._start_ahead()
+            while (self._dirty or self._finished) and not self._stopping and (wanted := self._wanted()) > 0:
                 self._dirty = False
-                wanted = self.free_slots
                 claimed_at = claim_time()
                 finished, self._finished = self._finished, []
                 try:
                     await self._release_unsure_claims()
                     self._claiming = True
+                    t0 = time.monotonic()
                     try:
                         rows = await self._claim(wanted, claimed_at, [o.job.id for o, _ in finished])
                     finally:
                         self._claiming = False
+                    self._claim_seconds = _average(self._claim_seconds, time.monotonic() - t0)
                     self.recorder.recorded_elsewhere(finished)
                     self.gate.claimed(rows)
                     delay = 0.1
@@ -148,10 +200,11 @@ class Scheduler:
                     # Claimed while shutdown began: give the rows back untouched.
                     await self._release([ClaimedJob.from_record(r) for r in rows])
                     return
-                jobs = sorted((ClaimedJob.from_record(r) for r in rows), key=_claim_order)
-                for job in jobs:
-                    self._launch(job)
-                if len(rows) == wanted:
+                jobs = [ClaimedJob.from_record(r) for r in rows]
+                self._ahead = sorted(self._ahead + jobs, key=self._claim_order)
+                self._start_ahead()
+                self._backlog = len(rows) == wanted
+                if self._backlog:
                     self._dirty = True  # probably more waiting
         if self._unsure_claims:
             with contextlib.suppress(Exception):
@@ -201,6 +254,13 @@ class Scheduler:
         else:
             self._finished[:0] = finished
 
+    def _claim_order(self, job: ClaimedJob) -> tuple[int, int, datetime, str]:
+        """The order the claim's SQL chose: the queue's place first in an ordered pool (``+a,b``),
+        then priority, then scheduled time."""
+        spec = self.spec
+        place = spec.queues.index(job.queue_name) if spec.ordered and job.queue_name in spec.queues else 0
+        return (place, *_claim_order(job))
+
     def _launch(self, job: ClaimedJob) -> None:
         task = asyncio.get_running_loop().create_task(self._perform(job), name=f"goodjob-job[{job.id}]")
         self.running[task] = job
@@ -210,8 +270,13 @@ class Scheduler:
         refused = await self.gate.admit(job) if job.concurrency_key is not None else None
         if refused is None and self._on_start is not None:
             self._on_start(job)
+        t0 = time.monotonic()
         outcome = refused if refused is not None else await self.executor.perform(job)
-        if (self._dirty and not self._claiming and not self._stopping and job.concurrency_key is None
+        self._job_seconds = _average(self._job_seconds, time.monotonic() - t0)
+        # A claim is coming: the loop's next one (the pool is dirty), or the one after the claim in
+        # flight when claiming ahead (a backlog: the loop claims again as soon as it returns).
+        coming = self._backlog if self._claiming else self._dirty
+        if (coming and not self._stopping and job.concurrency_key is None
                 and outcome.return_value is None and not keeps_row(outcome, self.recorder.preserve)):
             self._finished.append((outcome, time.monotonic()))  # deleted by the claim that is coming
         else:
@@ -226,6 +291,7 @@ class Scheduler:
         self.last_active = asyncio.get_running_loop().time()
         if not task.cancelled() and task.exception() is not None:
             log.error("job task failed", exc_info=task.exception())
+        self._start_ahead()  # the freed slot takes a job claimed ahead, even while a claim is in flight
         if (self._dirty or self._finished) and not self._stopping:
             self._event.set()
 
@@ -278,6 +344,11 @@ def claim_time() -> datetime:
             now = _last_claim_time + timedelta(microseconds=1)
         _last_claim_time = now
         return now
+
+
+def _average(current: float, sample: float) -> float:
+    """An exponential moving average (the first sample replaces an unknown, infinite, value)."""
+    return sample if math.isinf(current) else current * 0.8 + sample * 0.2
 
 
 def _claim_order(job: ClaimedJob) -> tuple[int, datetime, str]:
