@@ -18,10 +18,11 @@ SIGKILL is the same as the recorder's. A claim that fails gives its finished row
 (the delete is idempotent); once the pool stops claiming, everything goes to the recorder as before.
 
 Claiming ahead: while a backlog lasts (the last claim filled everything it asked for) and the pool's
-jobs take less time than a claim's round trip, the pool also claims up to ``capacity`` jobs more than
-it has free slots and keeps them in ``_ahead``: a finishing job's slot takes the next one at once,
-while the following claim is in flight, instead of idling for that round trip (a drain of short jobs
-otherwise spends about a third of its time waiting on claims). Those rows are ``running`` under this
+jobs take less time than a claim's round trip, the pool also claims, beyond its free slots, the jobs
+it will start during one claim's round trip (at most four rounds of its slots) and keeps them in
+``_ahead``: a finishing job's slot takes the next one at once, while the following claim is in
+flight, instead of idling for that round trip (a drain of short jobs otherwise spends about a third
+of its time waiting on claims). Those rows are ``running`` under this
 process a few milliseconds before they start: a kill recovers them like running jobs (they never ran,
 so nothing runs twice), a stop gives them back untouched, an operator's cancel records them cancelled.
 Jobs slower than a claim's round trip are never claimed ahead: the claim is then not what they wait for.
@@ -49,6 +50,7 @@ from goodjob.core.worker.executor import JobExecutor
 from goodjob.core.worker.recorder import Recorder, keeps_row
 
 log = logging.getLogger("goodjob")
+AHEAD_ROUNDS = 4  # at most this many rounds of a pool's slots claimed ahead (see _ahead_limit)
 
 
 class Scheduler:
@@ -109,10 +111,19 @@ class Scheduler:
         return len(self._ahead)
 
     def _wanted(self) -> int:
-        """How many rows the next claim asks for: the free slots, plus a second round of slots
-        while claiming ahead pays (see the module docstring), less what is already claimed ahead."""
-        ahead = self.capacity if self._backlog and self._job_seconds < self._claim_seconds else 0
-        return max(0, self.free_slots + ahead - len(self._ahead))
+        """How many rows the next claim asks for: the free slots, plus what claiming ahead holds
+        (see the module docstring), less what is already claimed ahead."""
+        return max(0, self.free_slots + self._ahead_limit() - len(self._ahead))
+
+    def _ahead_limit(self) -> int:
+        """How many jobs to hold claimed ahead: what the pool starts during one claim's round trip
+        (its slots times claim time over job time), at most AHEAD_ROUNDS rounds of slots; none
+        without a backlog or when a job takes longer than a claim."""
+        job, claim = self._job_seconds, self._claim_seconds
+        if not self._backlog or not job < claim:
+            return 0
+        rounds = claim / job if job > 0 else AHEAD_ROUNDS
+        return min(AHEAD_ROUNDS * self.capacity, math.ceil(self.capacity * rounds))
 
     def _start_ahead(self) -> None:
         """Start jobs claimed ahead in the free slots."""
