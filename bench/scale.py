@@ -7,8 +7,10 @@ Starts ``--workers`` ``goodjob start`` subprocesses (``--max-threads``) on one q
 Postgres with default durability settings and ``pg_stat_statements``, then prints:
 
 - idle: statements/s per idle worker, connections in total and per worker, worker RSS;
-- stream: single enqueues from one producer, first with no worker running, then with the workers
-  (the enqueue-rate ratio), end-to-end jobs/s, claim queries and statements per job, WAL per job;
+- stream: single enqueues from one producer, first with no worker running, then beside the idle
+  workers (to a queue none of them serves: what their LISTEN and polls cost the producer), then to
+  the workers' queue (the enqueue-rate ratio), end-to-end jobs/s, claim queries and statements per
+  job, WAL per job;
 - bulk: ``perform_all_later`` in batches of 1,000, then the drain: jobs/s, claims and statements
   per job, WAL per job.
 
@@ -96,14 +98,15 @@ async def wait_drained(conn: asyncpg.Connection, timeout: float = 600) -> float:
     return time.monotonic()
 
 
-async def stream(n: int) -> float:
-    """Enqueue n jobs one at a time (one producer); returns jobs/s."""
+async def stream(n: int, queue: str = "default") -> float:
+    """Enqueue n jobs one at a time (one producer) to ``queue``; returns jobs/s."""
     from bench_jobs import NoopJob
 
-    await NoopJob.perform_later()  # open the pool
+    job = NoopJob.set(queue=queue)
+    await job.perform_later()  # open the pool
     start = time.monotonic()
     for _ in range(n):
-        await NoopJob.perform_later()
+        await job.perform_later()
     return n / (time.monotonic() - start)
 
 
@@ -184,6 +187,16 @@ async def main(args: argparse.Namespace) -> None:
                   f"({idle_statements} in {idle_s:.0f} s); connections {conns} total, "
                   f"{conns / args.workers:.2f} per worker{conns_note}; "
                   f"worker RSS {sum(rss) / max(len(rss), 1):.0f} MB mean, {max(rss, default=0):.0f} MB max")
+
+            # The producer beside idle workers: the jobs go to a queue no worker serves, so the
+            # workers only hear the NOTIFYs (and poll); what they cost the producer is the herd.
+            cpu0 = cpu_seconds([p.pid for p in procs])
+            rate_idle = await stream(args.stream, queue="nobody_serves")
+            idle_cpu = (cpu_seconds([p.pid for p in procs]) - cpu0) / args.stream * 1000
+            await conn.execute("DELETE FROM good_jobs /* bench_probe */")
+            print(f"stream beside {args.workers} idle workers (a queue they do not serve): enqueue "
+                  f"{rate_idle:,.0f} jobs/s ({rate_idle / rate_alone:.0%} of the rate with none); "
+                  f"worker CPU {idle_cpu:.2f} ms per job")
 
             wal0 = await reset(conn)
             cpu0 = cpu_seconds([p.pid for p in procs])

@@ -1,7 +1,8 @@
-"""Claiming ahead (core/worker/scheduler.py): while a backlog of short jobs lasts, a pool claims up to
-a second round of jobs beyond its free slots, so a freed slot never waits for a claim's round trip.
+"""Claiming ahead (core/worker/scheduler.py): while a backlog of short jobs lasts, a pool claims, beyond
+its free slots, what it will start during one claim's round trip, so a freed slot never waits for a claim's round trip.
 Those rows are `running` before they start: a stop gives them back untouched, an operator's cancel
-records them cancelled without running them, and nothing runs twice."""
+records them cancelled without running them, and nothing runs twice. Also: a result writer cancelled
+mid-write hands its batch to another writer."""
 
 from __future__ import annotations
 
@@ -114,3 +115,32 @@ async def test_cancelling_a_job_claimed_ahead_records_it_cancelled_without_runni
     assert [e.outcome for e in done.executions or ()] == ["cancelled"]
     ran_tails = [t for t in RAN if t.startswith("tail")]
     assert len(ran_tails) == 4 and len(set(ran_tails)) == 4  # the other four ran, once each
+
+
+async def test_a_result_writer_cancelled_mid_write_leaves_its_results_to_another(
+    start_worker: StartWorker, conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer cancelled while its statement is out (a loop being torn down) puts its batch back:
+    another writer writes it, so the finished job is not left `running` to run again later."""
+    blocked = asyncio.Event()
+    original = store.record_outcomes
+    calls: list[int] = []
+
+    async def first_call_hangs(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            blocked.set()
+            await asyncio.Event().wait()  # until cancelled
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(store, "record_outcomes", first_call_hangs)
+    # Preserved records always go through the recorder (a deleted row may ride the next claim).
+    worker = await start_worker(queues="default:1", poll_interval=30, preserve_job_records=True)
+    job = await QuickJob.perform_later("once")
+    await wait_for(blocked.is_set, timeout=10)
+    assert worker.recorder is not None
+    writers = list(worker.recorder._writers)
+    assert len(writers) == 1
+    writers[0].cancel()
+    await wait_for(lambda: conn.fetchval("SELECT state = 'succeeded' FROM good_jobs WHERE id = $1", job.id), timeout=10)
+    assert RAN == ["once"] and len(calls) == 2

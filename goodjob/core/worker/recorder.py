@@ -186,7 +186,13 @@ class Recorder:
             n = self.max_batch
             batch, self._pending = self._pending[:n], self._pending[n:]
             added, self._added = self._added[:n], self._added[n:]
-            await self._write_with_retry(batch)
+            try:
+                await self._write_with_retry(batch)
+            except asyncio.CancelledError:
+                # Cancelled mid-write (the loop is being torn down): put the batch back for another
+                # writer rather than forget it (a forgotten result makes a finished job run again).
+                self._pending[:0], self._added[:0] = batch, added
+                raise
             done = time.monotonic()
             self.write_delays.extend(done - t for t in added)
 
@@ -194,6 +200,10 @@ class Recorder:
         self._writers.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("result writer failed", exc_info=task.exception())
+        self._settle()
+
+    def _settle(self) -> None:
+        """A writer ended: idle if nothing is left, else make sure a writer takes what is."""
         if not self._writers:
             if self._pending:  # a writer died: never leave results behind
                 self._spawn()

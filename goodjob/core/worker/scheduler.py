@@ -298,10 +298,13 @@ class Scheduler:
             self._on_finish(outcome)
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        self.running.pop(task, None)
-        self.last_active = asyncio.get_running_loop().time()
         if not task.cancelled() and task.exception() is not None:
             log.error("job task failed", exc_info=task.exception())
+        if self.running.pop(task, None) is not None:
+            self._slot_freed()
+
+    def _slot_freed(self) -> None:
+        self.last_active = asyncio.get_running_loop().time()
         self._start_ahead()  # the freed slot takes a job claimed ahead, even while a claim is in flight
         if (self._dirty or self._finished) and not self._stopping:
             self._event.set()
