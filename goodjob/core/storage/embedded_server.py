@@ -174,7 +174,9 @@ class _Server:
         """
         deadline = time.monotonic() + _START_TIMEOUT
         while (info := _read_postmaster(self.pgdata)) is not None:
-            if info.ready and _accepts(info.socket_path):
+            # The postmaster itself must live: after it was SIGKILLed, an orphaned child that still
+            # holds the listening socket for a moment lets a connect succeed into nobody's backlog.
+            if info.ready and _is_postgres(info.pid) and _accepts(info.socket_path):
                 return True
             if not _is_postgres(info.pid):
                 (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
