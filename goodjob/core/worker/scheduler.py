@@ -10,20 +10,22 @@ row is simply deleted (not preserved, no batch, no concurrency key, no return va
 to the recorder: its slot wakes the loop, and the claim that follows anyway deletes it in the same
 statement (``claim_deleting`` in queries.sql), so draining a queue costs one round trip and one
 commit per claim rather than a claim plus a results write. A job that finishes while a claim is in
-flight goes to the recorder instead: riding the claim after that one would make its result wait for
-two claims, and that wait is the double-run window of a SIGKILL. With nothing known to be waiting (a
-trickle of jobs) results go to the recorder, so no claim is sent only to delete. The row stays
-``running`` under this live process until then (a few milliseconds), so the double-run window of a
-SIGKILL is the same as the recorder's. A claim that fails gives its finished rows to the next one
-(the delete is idempotent); once the pool stops claiming, everything goes to the recorder as before.
+flight rides the claim after it only if the last claim was full (a backlog: the loop claims again as
+soon as the one in flight returns, a wait of milliseconds in a drain of short jobs); otherwise it
+goes to the recorder, since waiting for two claims widens a SIGKILL's double-run window. With
+nothing known to be waiting (a trickle of jobs) results go to the recorder, so no claim is sent
+only to delete. The row stays ``running`` under this live process until then (a few milliseconds),
+so the double-run window of a SIGKILL is about the recorder's. A claim that fails gives its
+finished rows to the next one (the delete is idempotent); once the pool stops claiming, everything
+goes to the recorder as before.
 
 Claiming ahead: while a backlog lasts (the last claim filled everything it asked for) and the pool's
 jobs take less time than a claim's round trip, the pool also claims, beyond its free slots, the jobs
 it will start during one claim's round trip (at most four rounds of its slots) and keeps them in
 ``_ahead``: a finishing job's slot takes the next one at once, while the following claim is in
 flight, instead of idling for that round trip (a drain of short jobs otherwise spends about a third
-of its time waiting on claims). Those rows are ``running`` under this
-process a few milliseconds before they start: a kill recovers them like running jobs (they never ran,
+of its time waiting on claims). Those rows are ``running`` under this process a few milliseconds
+before they start: a kill recovers them like running jobs (they never ran,
 so nothing runs twice), a stop gives them back untouched, an operator's cancel records them cancelled.
 Jobs slower than a claim's round trip are never claimed ahead: the claim is then not what they wait for.
 """
