@@ -105,7 +105,9 @@ async def test_cancelling_a_job_claimed_ahead_records_it_cancelled_without_runni
 ) -> None:
     worker, ahead = await _blocked_with_jobs_ahead(start_worker, conn)
     record = await jobs.cancel(ahead.id)
-    assert record.state == "running" and record.cancel_requested
+    # The worker hears the cancel and records it at once (nothing to stop): the state cancel()
+    # reads back may already be the outcome.
+    assert record.cancel_requested and record.state in ("running", "discarded"), record
     await wait_for(lambda: conn.fetchval("SELECT state = 'discarded' FROM good_jobs WHERE id = $1", ahead.id))
     assert ahead.id not in {job.id for job in worker.schedulers[0]._ahead}
     GATE[0].set()
