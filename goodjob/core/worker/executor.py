@@ -227,9 +227,10 @@ class JobExecutor:
             retry_at, unhandled, exc, return_value,
         )
 
-    def cancelled_before_start(self, job: ClaimedJob, now: datetime, t0: float) -> Outcome:
-        """The outcome of a claimed job an operator cancelled before it started."""
-        return self._outcome(job, OutcomeKind.CANCELLED, now, t0, JobCancelledError("cancelled by operator"))
+    def cancelled_before_start(self, job: ClaimedJob) -> Outcome:
+        """The outcome of a claimed job an operator cancelled before it started (no duration)."""
+        return self._outcome(job, OutcomeKind.CANCELLED, datetime.now(UTC), time.perf_counter(),
+                             JobCancelledError("cancelled by operator"))
 
     def close(self, wait: bool = False) -> None:
         self.threads.shutdown(wait=wait, cancel_futures=True)

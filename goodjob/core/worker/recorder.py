@@ -122,7 +122,8 @@ class Recorder:
     just after a write began waited for that write *and* its own, and the time from a job's end to
     its commit is how long a SIGKILL can make a finished job run again (README "Reliability"): on
     two saturated cores three writers were often all busy, and a result then waited for one of them
-    to come back (median 18 ms from a job's end to the send in bench/chaos.py; 14 ms with eight).
+    to come back (bench/chaos.py's window from a double's finish to the kill: median 18 ms with
+    three writers, 14.5 ms with eight).
     """
 
     def __init__(

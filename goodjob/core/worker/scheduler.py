@@ -25,9 +25,9 @@ it will start during one claim's round trip (at most four rounds of its slots) a
 ``_ahead``: a finishing job's slot takes the next one at once, while the following claim is in
 flight, instead of idling for that round trip (a drain of short jobs otherwise spends about a third
 of its time waiting on claims). Those rows are ``running`` under this process a few milliseconds
-before they start: a kill recovers them like running jobs (they never ran,
-so nothing runs twice), a stop gives them back untouched, an operator's cancel records them cancelled.
-Jobs slower than a claim's round trip are never claimed ahead: the claim is then not what they wait for.
+before they start: a kill recovers them like running jobs (they never ran, so nothing runs twice),
+a stop gives them back untouched, an operator's cancel records them cancelled. Jobs slower than a
+claim's round trip are never claimed ahead: the claim is then not what they wait for.
 """
 
 from __future__ import annotations
@@ -138,8 +138,7 @@ class Scheduler:
         for index, job in enumerate(self._ahead):
             if job.id == job_id:
                 del self._ahead[index]
-                now, t0 = datetime.now(UTC), time.perf_counter()
-                self.recorder.add(self.executor.cancelled_before_start(job, now, t0))
+                self.recorder.add(self.executor.cancelled_before_start(job))
                 return True
         return False
 
@@ -272,7 +271,7 @@ class Scheduler:
         then priority, then scheduled time."""
         spec = self.spec
         place = spec.queues.index(job.queue_name) if spec.ordered and job.queue_name in spec.queues else 0
-        return (place, *_claim_order(job))
+        return (place, job.priority, job.scheduled_at, str(job.id))
 
     def _launch(self, job: ClaimedJob) -> None:
         task = asyncio.get_running_loop().create_task(self._perform(job), name=f"goodjob-job[{job.id}]")
@@ -366,6 +365,3 @@ def _average(current: float, sample: float) -> float:
     """An exponential moving average (the first sample replaces an unknown, infinite, value)."""
     return sample if math.isinf(current) else current * 0.8 + sample * 0.2
 
-
-def _claim_order(job: ClaimedJob) -> tuple[int, datetime, str]:
-    return (job.priority, job.scheduled_at, str(job.id))
