@@ -170,14 +170,14 @@ def _uniform(reqs: Sequence[JobRequest]) -> tuple[str, int, str, datetime | None
     return queue_name, priority, job_class, at
 
 
-def notifications(reqs: Sequence[JobRequest], now: datetime) -> list[str]:
-    """One NOTIFY payload per queue: its earliest scheduled time (epoch seconds) and job count."""
+def notifications(reqs: Sequence[JobRequest], now: datetime) -> list[tuple[str, str]]:
+    """(queue, payload) per queue; the payload: its earliest scheduled time (epoch seconds) and job count."""
     per_queue: dict[str, tuple[datetime, int]] = {}
     for r in reqs:
         at = r.scheduled_at or now
         seen = per_queue.get(r.queue_name)
         per_queue[r.queue_name] = (at, 1) if seen is None else (min(seen[0], at), seen[1] + 1)
     return [
-        _ENCODER.encode({"queue": queue, "at": at.timestamp(), "count": count})
+        (queue, _ENCODER.encode({"queue": queue, "at": at.timestamp(), "count": count}))
         for queue, (at, count) in per_queue.items()
     ]

@@ -16,13 +16,14 @@ from typing import Any
 
 from starlette.responses import StreamingResponse
 
+from goodjob.core.storage.channels import CHANNEL  # every announcement, whichever queue
 from goodjob.core.storage.db import Connection, is_connection_error
 
 __all__ = ["LiveHub", "NoListen", "event_stream"]
 
 log = logging.getLogger("goodjob.dashboard")
 
-CHANNEL = "good_job"
+
 STREAM_SECONDS = 15.0
 TICK_SECONDS = 5.0
 COALESCE_SECONDS = 1.0

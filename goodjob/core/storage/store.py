@@ -15,6 +15,7 @@ from importlib import resources
 from typing import Any
 from uuid import UUID
 
+from goodjob.core.storage.channels import queue_channel
 from goodjob.core.storage.db import Executor, QuickLane, Record
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
@@ -63,14 +64,19 @@ async def insert_job(
     """Insert one job and NOTIFY; False if a row with that id (or cron key and time) exists."""
     row = await ex.fetchrow(
         sql("insert_job"), id, queue_name, priority, job_class, params, scheduled_at,
-        concurrency_key, labels, batch_id, cron_key, cron_at, now,
+        concurrency_key, labels, batch_id, cron_key, cron_at, now, queue_channel(queue_name),
     )
     return row is not None
 
 
-async def insert_jobs(ex: Executor, columns: tuple[Any, ...], now: datetime, notifications: list[str]) -> None:
-    """Bulk insert from column arrays (see :func:`goodjob.core.enqueue.bulk_columns`)."""
-    await ex.execute(sql("insert_jobs"), *columns, now, notifications)
+async def insert_jobs(
+    ex: Executor, columns: tuple[Any, ...], now: datetime, notifications: list[tuple[str, str]]
+) -> None:
+    """Bulk insert from column arrays (see :func:`goodjob.core.enqueue.bulk_columns`);
+    ``notifications``: (queue, payload) per queue."""
+    await ex.execute(
+        sql("insert_jobs"), *columns, now, [p for _, p in notifications], [queue_channel(q) for q, _ in notifications]
+    )
 
 
 async def insert_jobs_uniform(
@@ -79,7 +85,8 @@ async def insert_jobs_uniform(
 ) -> None:
     """Bulk insert of jobs that differ only in id and arguments (see ``insert_jobs_uniform``)."""
     await ex.execute(
-        sql("insert_jobs_uniform"), ids, params, queue_name, priority, job_class, scheduled_at, notification, now
+        sql("insert_jobs_uniform"), ids, params, queue_name, priority, job_class, scheduled_at, notification, now,
+        queue_channel(queue_name),
     )
 
 
@@ -284,7 +291,7 @@ async def concurrency_insert_job(
     row = await ex.fetchrow(
         sql("concurrency_insert_job"), id, queue_name, priority, job_class, params, scheduled_at,
         concurrency_key, labels, batch_id, cron_key, cron_at, now, perform_limit, perform_throttle,
-        perform_period, enqueue_event, enqueue_period,
+        perform_period, enqueue_event, enqueue_period, queue_channel(queue_name),
     )
     return row is not None
 

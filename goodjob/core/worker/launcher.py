@@ -20,6 +20,7 @@ from goodjob.core import cleanup, events
 from goodjob.core.config import Config
 from goodjob.core.queues import parse_queues
 from goodjob.core.storage import store
+from goodjob.core.storage.channels import listen_channels
 from goodjob.core.storage.db import Database
 from goodjob.core.storage.migrate import check_schema
 from goodjob.core.types import ClaimedJob, Outcome, OutcomeKind
@@ -75,7 +76,8 @@ class Worker:
         await self.services.prepare()
         total_threads = sum(p.max_threads for p in self.pools)
         if self.listen and await self.session_url() is not None:
-            self.notifier = Notifier(self._on_notify, on_connected=self._notifier_state)
+            self.notifier = Notifier(self._on_notify, on_connected=self._notifier_state,
+                                     channels=listen_channels(self.pools))
         self.process = ProcessRecord(
             database=self._database,
             url=self.session_url,

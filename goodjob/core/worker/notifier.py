@@ -1,4 +1,4 @@
-"""LISTEN on the ``good_job`` channel, on the worker's session connection.
+"""LISTEN on the worker's channels (storage/channels.py), on the worker's session connection.
 
 The notifier knows nothing of schedulers: it turns notifications into callbacks. It owns no
 connection: the process record (liveness.py) keeps one *session connection* per worker, direct to
@@ -20,14 +20,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from goodjob.core.storage import db
+from goodjob.core.storage.channels import CHANNEL
 
 log = logging.getLogger("goodjob")
-
-CHANNEL = "good_job"
 
 
 class Notifier:
@@ -36,8 +35,11 @@ class Notifier:
         on_notify: Callable[[dict[str, Any]], None],
         *,
         on_connected: Callable[[bool], None] | None = None,
+        channels: Sequence[str] = (CHANNEL,),
     ) -> None:
         self._on_notify = on_notify
+        self.channels = tuple(channels)
+        self.received = 0  # notifications heard (tests check what a worker is woken for)
         self._on_connected = on_connected
         self._conn: db.Connection | None = None
         self._stopped = False
@@ -48,12 +50,13 @@ class Notifier:
         """LISTEN on a freshly (re)connected session connection."""
         if self._stopped:
             return
-        await conn.add_listener(CHANNEL, self._payload)
+        for channel in self.channels:
+            await conn.add_listener(channel, self._payload)
         self._conn = conn
         self.connections += 1
         reconnect = self.connections > 1
         self._set_connected(True)
-        log.info("notifier listening on %r%s", CHANNEL, " (reconnected)" if reconnect else "")
+        log.info("notifier listening on %s%s", ", ".join(self.channels), " (reconnected)" if reconnect else "")
         # Anything announced before LISTEN took effect (at start, or while disconnected) was missed:
         # tell the worker to look for work now.
         self._on_notify({"reconnected": True})
@@ -70,7 +73,8 @@ class Notifier:
         conn, self._conn = self._conn, None
         if conn is not None and not db.connection_closed(conn):
             with contextlib.suppress(Exception):
-                await conn.remove_listener(CHANNEL, self._payload)
+                for channel in self.channels:
+                    await conn.remove_listener(channel, self._payload)
         self._set_connected(False)
 
     def _set_connected(self, value: bool) -> None:
@@ -80,6 +84,7 @@ class Notifier:
                 self._on_connected(value)
 
     def _payload(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        self.received += 1
         try:
             data = json.loads(payload)
         except ValueError:

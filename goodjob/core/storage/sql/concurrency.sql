@@ -36,9 +36,9 @@ WITH ins AS (
     INSERT INTO good_job_concurrency_events (concurrency_key, kind, at, expires_at, job_id)
     SELECT concurrency_key, 'enqueue', $12, $12 + make_interval(secs => $17::float8), id FROM ins WHERE $16::bool
 )
-SELECT pg_notify('good_job', json_build_object(
-           'queue', queue_name, 'at', extract(epoch FROM scheduled_at), 'count', 1)::text) IS NULL AS inserted
-FROM ins;
+SELECT pg_notify('good_job', n.payload) IS NULL AS inserted, pg_notify($18, n.payload) IS NULL AS queue_notified
+FROM (SELECT json_build_object('queue', queue_name, 'at', extract(epoch FROM scheduled_at), 'count', 1)::text
+      AS payload FROM ins) AS n;  -- as insert_job ($18: the queue's channel)
 
 -- name: concurrency_lock_perform
 -- The check before perform for rows the claim did not filter (inline mode, rows enqueued without

@@ -19,7 +19,7 @@ WITH changed AS (
         updated_at = $4
     RETURNING value
 )
-SELECT value::text AS value, pg_notify('good_job', '{"paused": true}') IS NULL AS notified FROM changed;
+SELECT value::text AS value, good_job_notify_control('{"paused": true}') IS NULL AS notified FROM changed;
 
 -- name: cron_enabled_get
 SELECT value::text AS value FROM good_job_settings WHERE key = 'cron_enabled';
@@ -116,7 +116,7 @@ WITH moved AS (
     UPDATE good_job_batches SET finished_at = NULL, discarded_at = NULL, updated_at = $2
     WHERE id = $1 AND EXISTS (SELECT 1 FROM moved)
 ), notified AS (
-    SELECT pg_notify('good_job', json_build_object(
+    SELECT good_job_notify(queue_name, json_build_object(
                'queue', queue_name, 'at', extract(epoch FROM $2::timestamptz), 'count', count(*))::text)
     FROM moved GROUP BY queue_name
 )

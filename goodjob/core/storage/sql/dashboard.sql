@@ -379,7 +379,7 @@ WITH changed AS (
         updated_at = $3
     RETURNING value
 )
-SELECT value::text AS value, pg_notify('good_job', '{"paused": true}') IS NULL AS notified FROM changed;
+SELECT value::text AS value, good_job_notify_control('{"paused": true}') IS NULL AS notified FROM changed;
 
 -- name: dashboard_retry_jobs
 -- Discarded -> queued and due now; its executions (the history) stay. NOTIFY per queue, in the
@@ -401,7 +401,7 @@ WITH moved AS (
         ) THEN b.discarded_at END
     WHERE b.id IN (SELECT batch_id FROM moved WHERE batch_id IS NOT NULL)
 ), notified AS (
-    SELECT pg_notify('good_job', json_build_object(
+    SELECT good_job_notify(queue_name, json_build_object(
                'queue', queue_name, 'at', extract(epoch FROM $2::timestamptz), 'count', count(*))::text)
     FROM moved GROUP BY queue_name
 )
@@ -422,7 +422,7 @@ WITH moved AS (
     WHERE id = ANY($1::uuid[]) AND state = 'queued' AND scheduled_at > $2
     RETURNING id, queue_name
 ), notified AS (
-    SELECT pg_notify('good_job', json_build_object(
+    SELECT good_job_notify(queue_name, json_build_object(
                'queue', queue_name, 'at', extract(epoch FROM $2::timestamptz), 'count', count(*))::text)
     FROM moved GROUP BY queue_name
 )

@@ -23,7 +23,7 @@ WITH marked AS (
     WHERE id = ANY($1::uuid[]) AND state = 'running'
     RETURNING id, locked_by_id
 )
-SELECT id, pg_notify('good_job', json_build_object('cancel', id, 'process', locked_by_id)::text) IS NULL AS sent
+SELECT id, good_job_notify_control(json_build_object('cancel', id, 'process', locked_by_id)::text) IS NULL AS sent
 FROM marked;
 
 -- name: operations_reschedule
@@ -33,7 +33,7 @@ WITH moved AS (
     WHERE id = ANY($1::uuid[]) AND state = 'queued'
     RETURNING id, queue_name
 ), notified AS (
-    SELECT pg_notify('good_job', json_build_object(
+    SELECT good_job_notify(queue_name, json_build_object(
                'queue', queue_name, 'at', extract(epoch FROM $2::timestamptz), 'count', count(*))::text)
     FROM moved GROUP BY queue_name
 )

@@ -4,6 +4,8 @@
 
 -- name: insert_job
 -- One round trip: the row and its NOTIFY commit (or roll back) together with the caller's transaction.
+-- Announced on the shared channel and on the queue's ($13, named by storage/channels.py: computing
+-- it here, as good_job_notify does, costs the server ~50 us per statement).
 WITH ins AS (
     INSERT INTO good_jobs (id, queue_name, priority, job_class, serialized_params, scheduled_at,
                            concurrency_key, labels, batch_id, cron_key, cron_at, created_at, updated_at)
@@ -11,13 +13,14 @@ WITH ins AS (
     ON CONFLICT DO NOTHING
     RETURNING queue_name, scheduled_at
 )
-SELECT pg_notify('good_job', json_build_object(
-           'queue', queue_name, 'at', extract(epoch FROM scheduled_at), 'count', 1)::text) IS NULL AS inserted
-FROM ins;
+SELECT pg_notify('good_job', n.payload) IS NULL AS inserted, pg_notify($13, n.payload) IS NULL AS queue_notified
+FROM (SELECT json_build_object('queue', queue_name, 'at', extract(epoch FROM scheduled_at), 'count', 1)::text
+      AS payload FROM ins) AS n;
 
 -- name: insert_jobs
--- Bulk enqueue: one statement for any number of rows, plus one NOTIFY per queue ($11: payloads the
--- caller built, with each queue's earliest time and count). The NOTIFYs ride in the same statement,
+-- Bulk enqueue: one statement for any number of rows, plus one announcement per queue ($11: payloads
+-- the caller built, with each queue's earliest time and count; $12: their queue channels), each on
+-- the shared channel and its queue's (storage/channels.py). They ride in the same statement,
 -- so they are sent only if the rows commit; building them in Python spares the server a RETURNING
 -- and a GROUP BY over every inserted row.
 WITH ins AS (
@@ -29,20 +32,21 @@ WITH ins AS (
                 $7::text[], $8::text[], $9::uuid[])
          AS u(id, queue_name, priority, job_class, params, scheduled_at, concurrency_key, labels, batch_id)
 )
-SELECT count(*) AS queues FROM unnest($11::text[]) AS payload CROSS JOIN LATERAL pg_notify('good_job', payload);
+SELECT count(*) AS queues FROM unnest($11::text[], $12::text[]) AS n(payload, channel)
+CROSS JOIN LATERAL pg_notify('good_job', n.payload) AS shared CROSS JOIN LATERAL pg_notify(n.channel, n.payload) AS own;
 
 -- name: insert_jobs_uniform
 -- Bulk enqueue of jobs that share queue, priority, class and time and carry no concurrency key,
 -- labels or batch (what one `job.set(...).new(...)` per element builds): those columns go once, as
 -- scalars, and only ids and arguments as arrays. Encoding one array element per job and column
--- was a fifth of the client's time in a bulk enqueue. $7: the NOTIFY payload.
+-- was a fifth of the client's time in a bulk enqueue. $7: the NOTIFY payload, $9: the queue's channel.
 WITH ins AS (
     INSERT INTO good_jobs (id, queue_name, priority, job_class, serialized_params, scheduled_at,
                            created_at, updated_at)
     SELECT u.id, $3, $4, $5, u.params::jsonb, $6, $8, $8
     FROM unnest($1::uuid[], $2::text[]) AS u(id, params)
 )
-SELECT pg_notify('good_job', $7);
+SELECT pg_notify('good_job', $7), pg_notify($9, $7);
 
 -- name: claim_all
 -- "*" pools: the next due jobs of every queue, skipping rows other workers hold. Rows carrying
