@@ -4,8 +4,8 @@
 
 Seeds --rows waiting jobs in queue `elsewhere` plus a few in `mail`, `batch` and `default`, then
 prints EXPLAIN (ANALYZE, BUFFERS) of every claim shape (single queue, `+` ordered, `*`, and the
-loose index scan behind exclusion pools), with custom and with generic plans (asyncpg prepares
-statements, and Postgres may switch a prepared statement to a generic plan after five runs).
+loose index scan behind exclusion pools), as first run and as the plan a prepared statement settles
+on (asyncpg prepares statements, and Postgres may switch one to a generic plan after five runs).
 """
 
 from __future__ import annotations
@@ -33,19 +33,33 @@ async def main(admin: str, rows: int) -> None:
            generate_series(1, 1000)""")
     await conn.execute("VACUUM ANALYZE good_jobs")
     now, pid = datetime.now(UTC), uuid.uuid4()
+    to = "'infinity'::timestamptz"
     shapes = [
-        ("single queue (mail)", "claim_queues", (10, now, pid, ["mail"], False, [])),
-        ("'+' ordered (batch, mail)", "claim_queues", (10, now, pid, ["batch", "mail"], True, [])),
-        ("'*' every queue", "claim_all", (10, now, pid, [], [])),
-        ("exclusion pool: queues with waiting jobs", "waiting_queue_names", ()),
+        ("single queue (mail)", "claim_queues", (10, now, pid, ["mail"], False, []),
+         f"10, {to}, gen_random_uuid(), ARRAY['mail'], false, ARRAY[]::text[]"),
+        ("'+' ordered (batch, mail)", "claim_queues", (10, now, pid, ["batch", "mail"], True, []),
+         f"10, {to}, gen_random_uuid(), ARRAY['batch', 'mail'], true, ARRAY[]::text[]"),
+        ("'*' every queue", "claim_all", (10, now, pid, [], []),
+         f"10, {to}, gen_random_uuid(), ARRAY[]::text[], ARRAY[]::text[]"),
+        ("exclusion pool: queues with waiting jobs", "waiting_queue_names", (), ""),
     ]
-    for mode in ("force_custom_plan", "force_generic_plan"):
-        await conn.execute(f"SET plan_cache_mode = {mode}")
-        for title, name, args in shapes:
+    # "first runs": EXPLAIN with bound parameters (always a custom plan); "settled": the plan a
+    # prepared statement runs after its first five, when plan_cache_mode=auto may go generic.
+    for mode in ("first runs", "settled"):
+        for title, name, args, literals in shapes:
             tx = conn.transaction()
             await tx.start()
-            plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + store.sql(name), *args)
+            if mode == "first runs":
+                plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + store.sql(name), *args)
+            else:
+                call = f"plan_check({literals})" if literals else "plan_check"
+                await conn.execute(f"PREPARE plan_check AS {store.sql(name)}")
+                for _ in range(6):
+                    await conn.execute(f"EXECUTE {call}")
+                plan = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE {call}")
             await tx.rollback()
+            if mode == "settled":
+                await conn.execute("DEALLOCATE plan_check")
             lines = [r[0] for r in plan]
             total = next((ln for ln in lines if ln.startswith("Execution Time")), "")
             print(f"== {title} [{mode}] {total}")
