@@ -35,8 +35,8 @@ async def main(admin: str, rows: int) -> None:
     now, pid = datetime.now(UTC), uuid.uuid4()
     to = "'infinity'::timestamptz"
     shapes = [
-        ("single queue (mail)", "claim_queues", (10, now, pid, ["mail"], False, []),
-         f"10, {to}, gen_random_uuid(), ARRAY['mail'], false, ARRAY[]::text[]"),
+        ("single queue (mail)", "claim_queue", (10, now, pid, "mail", []),
+         f"10, {to}, gen_random_uuid(), 'mail', ARRAY[]::text[]"),
         ("'+' ordered (batch, mail)", "claim_queues", (10, now, pid, ["batch", "mail"], True, []),
          f"10, {to}, gen_random_uuid(), ARRAY['batch', 'mail'], true, ARRAY[]::text[]"),
         ("'*' every queue", "claim_all", (10, now, pid, [], []),

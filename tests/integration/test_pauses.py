@@ -128,6 +128,7 @@ async def test_the_class_filter_keeps_the_claim_plan(conn: asyncpg.Connection) -
     await conn.execute("ANALYZE good_jobs")
     now = datetime.now(UTC)
     for classes in ([], ["other.Paused"]):  # nothing paused (the usual case), a class with few rows
+        skip = "ARRAY[" + ", ".join(f"'{c}'" for c in classes) + "]::text[]"
         async with conn.transaction():  # the first runs' (custom) plans
             star = "\n".join(r[0] for r in await conn.fetch(
                 "EXPLAIN " + store.sql("claim_all"), 10, now, None, [], classes))
@@ -135,8 +136,13 @@ async def test_the_class_filter_keeps_the_claim_plan(conn: asyncpg.Connection) -
                 "EXPLAIN " + store.sql("claim_queues"), 10, now, None, ["q1"], False, classes))
         assert "Index Scan using good_jobs_claim_all" in star, star
         assert "Index Scan using good_jobs_claim_queue" in one, one
+        async with conn.transaction():
+            single = "\n".join(r[0] for r in await conn.fetch(
+                "EXPLAIN " + store.sql("claim_queue"), 10, now, None, "q1", classes))
+        assert "Index Scan using good_jobs_claim_queue" in single, single
+        single = await prepared_plan(conn, store.sql("claim_queue"), f"10, now(), NULL, 'q1', {skip}")
+        assert "Index Scan using good_jobs_claim_queue" in single, single
         # ... and the plans the prepared statements settle on (helpers.prepared_plan)
-        skip = "ARRAY[" + ", ".join(f"'{c}'" for c in classes) + "]::text[]"
         star = await prepared_plan(conn, store.sql("claim_all"), f"10, now(), NULL, ARRAY[]::text[], {skip}")
         one = await prepared_plan(conn, store.sql("claim_queues"), f"10, now(), NULL, ARRAY['q1'], false, {skip}")
         assert "Index Scan using good_jobs_claim_all" in star, star

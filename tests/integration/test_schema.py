@@ -100,7 +100,7 @@ async def test_claim_plans_use_indexes_with_many_rows(conn: asyncpg.Connection) 
     # claim_all is a bitmap scan and sort, ~2 s at 1M rows; auto mode must never pick it.)
     to = "'infinity'::timestamptz"  # literals for prepared_plan; every row is due
     settled = {
-        "single": ("claim_queues", f"10, {to}, gen_random_uuid(), ARRAY['mail'], false, ARRAY[]::text[]"),
+        "single": ("claim_queue", f"10, {to}, gen_random_uuid(), 'mail', ARRAY[]::text[]"),
         "ordered": ("claim_queues", f"10, {to}, gen_random_uuid(), ARRAY['mail', 'batch'], true, ARRAY[]::text[]"),
         "star": ("claim_all", f"10, {to}, gen_random_uuid(), ARRAY[]::text[], ARRAY[]::text[]"),
         "names": ("waiting_queue_names", ""),
@@ -108,7 +108,7 @@ async def test_claim_plans_use_indexes_with_many_rows(conn: asyncpg.Connection) 
     }
     for kind in ("first runs", "settled"):
         if kind == "first runs":
-            single = await _plan(conn, "claim_queues", 10, now, pid, ["mail"], False, [])
+            single = await _plan(conn, "claim_queue", 10, now, pid, "mail", [])
             ordered = await _plan(conn, "claim_queues", 10, now, pid, ["mail", "batch"], True, [])
             star = await _plan(conn, "claim_all", 10, now, pid, [], [])
             names = await _plan(conn, "waiting_queue_names")

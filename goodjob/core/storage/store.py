@@ -314,12 +314,16 @@ async def claim_queues(
     ex: Executor, limit: int, now: datetime, process_id: UUID, queues: list[str], ordered: bool,
     skip_classes: Sequence[str] = (), delete_ids: Sequence[UUID] = (),
 ) -> list[Record]:
-    """Claim up to ``limit`` due jobs of ``queues``; ``delete_ids`` as in :func:`claim_all`."""
+    """Claim up to ``limit`` due jobs of ``queues``; ``delete_ids`` as in :func:`claim_all`. One
+    queue (the usual pool) takes ``claim_queue``, a statement that is cheaper to plan."""
+    name = "claim_queues"
     args: tuple[Any, ...] = (limit, now, process_id, queues, ordered, list(skip_classes))
+    if len(queues) == 1:
+        name, args = "claim_queue", (limit, now, process_id, queues[0], list(skip_classes))
     if delete_ids:
-        rows: list[Record] = await ex.fetch(_deleting("claim_queues", len(args) + 1), *args, list(delete_ids))
+        rows: list[Record] = await ex.fetch(_deleting(name, len(args) + 1), *args, list(delete_ids))
     else:
-        rows = await ex.fetch(sql("claim_queues"), *args)
+        rows = await ex.fetch(sql(name), *args)
     return rows
 
 
