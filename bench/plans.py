@@ -12,13 +12,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 from common import fresh_database, server
 
 from goodjob.core.storage import store
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from helpers import prepared_plan  # the plan test's own helper
+
+EXPLAIN = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)"
 
 
 async def main(admin: str, rows: int) -> None:
@@ -47,20 +54,14 @@ async def main(admin: str, rows: int) -> None:
     # prepared statement runs after its first five, when plan_cache_mode=auto may go generic.
     for mode in ("first runs", "settled"):
         for title, name, args, literals in shapes:
-            tx = conn.transaction()
-            await tx.start()
             if mode == "first runs":
-                plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + store.sql(name), *args)
+                tx = conn.transaction()
+                await tx.start()
+                plan = await conn.fetch(f"{EXPLAIN} " + store.sql(name), *args)
+                await tx.rollback()
+                lines = [r[0] for r in plan]
             else:
-                call = f"plan_check({literals})" if literals else "plan_check"
-                await conn.execute(f"PREPARE plan_check AS {store.sql(name)}")
-                for _ in range(6):
-                    await conn.execute(f"EXECUTE {call}")
-                plan = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE {call}")
-            await tx.rollback()
-            if mode == "settled":
-                await conn.execute("DEALLOCATE plan_check")
-            lines = [r[0] for r in plan]
+                lines = (await prepared_plan(conn, store.sql(name), literals, EXPLAIN)).splitlines()
             total = next((ln for ln in lines if ln.startswith("Execution Time")), "")
             print(f"== {title} [{mode}] {total}")
             for line in lines:

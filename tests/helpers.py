@@ -37,25 +37,21 @@ def wait_for_sync(condition: Callable[[], Any], *, timeout: float = 30.0, interv
         time.sleep(interval)
 
 
-async def prepared_plan(conn: Any, query: str, literals: str) -> str:
+async def prepared_plan(conn: Any, query: str, literals: str, explain: str = "EXPLAIN") -> str:
     """The plan a prepared statement runs once Postgres has had its five custom plans, the moment
     ``plan_cache_mode = auto`` (the default) may switch to the generic plan. ``EXPLAIN`` of a query
     with bound parameters always shows a custom plan, so this PREPAREs in SQL and EXPLAINs the
-    seventh EXECUTE (``literals``: the arguments as SQL)."""
+    seventh EXECUTE (``literals``: the arguments as SQL; ``explain``: e.g. ``EXPLAIN (ANALYZE)``).
+    Everything the executions change is rolled back."""
     call = f"plan_check({literals})" if literals else "plan_check"
     await conn.execute(f"PREPARE plan_check AS {query}")  # outlives transactions
+    transaction = conn.transaction()
+    await transaction.start()
     try:
-        async with conn.transaction():  # the claims' updates are rolled back
-            for _ in range(6):
-                await conn.execute(f"EXECUTE {call}")
-            rows = await conn.fetch(f"EXPLAIN EXECUTE {call}")
-            raise _RollBack
-    except _RollBack:
-        pass
+        for _ in range(6):
+            await conn.execute(f"EXECUTE {call}")
+        rows = await conn.fetch(f"{explain} EXECUTE {call}")
     finally:
+        await transaction.rollback()
         await conn.execute("DEALLOCATE plan_check")
     return "\n".join(r[0] for r in rows)
-
-
-class _RollBack(Exception):
-    pass

@@ -124,3 +124,25 @@ async def test_a_named_queue_worker_still_hears_cancels_and_pauses(
     await wait_for(lambda: "cancelled" in RAN, timeout=10)
     assert time.monotonic() - started < 3  # by NOTIFY on the control channel, not the heartbeat
     await wait_for(lambda: conn.fetchval("SELECT state = 'discarded' FROM good_jobs WHERE id = $1", job.id))
+
+
+async def test_a_named_queue_worker_listens_again_on_its_channels_after_a_cut(
+    start_worker: StartWorker, conn: asyncpg.Connection
+) -> None:
+    worker = await start_worker(queues="mail:2", poll_interval=-1)  # NOTIFY alone must start the job
+    await wait_for(lambda: worker.notifier is not None and worker.notifier.connected)
+    killed = await conn.fetchval(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE application_name = 'goodjob-session' AND datname = current_database()"
+    )
+    assert killed == 1
+    await wait_for(lambda: worker.notifier is not None and worker.notifier.connections >= 2, timeout=20)
+    await wait_for(lambda: worker.notifier is not None and worker.notifier.connected)
+    listening = await conn.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'goodjob-session'"
+        " AND datname = current_database()")
+    assert listening == 1
+    started = time.monotonic()
+    await ChannelJob.set(queue="mail").perform_later("after the cut")
+    await wait_for(lambda: "after the cut" in RAN, timeout=10)
+    assert time.monotonic() - started < 5  # its queue's channel again, not a poll (there is none)

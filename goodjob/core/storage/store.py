@@ -8,39 +8,14 @@ about transactions; nothing here opens or commits one by itself.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Sequence
 from datetime import datetime
-from importlib import resources
 from typing import Any
 from uuid import UUID
 
 from goodjob.core.storage.channels import queue_channel
 from goodjob.core.storage.db import Executor, QuickLane, Record
-
-_NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
-
-
-@functools.cache
-def queries() -> dict[str, str]:
-    """All named queries, parsed once from the package's ``sql/*.sql`` (``schema.sql`` aside)."""
-    named: dict[str, str] = {}
-    folder = resources.files("goodjob.core.storage.sql")
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if not entry.name.endswith(".sql") or entry.name == "schema.sql":
-            continue
-        parts = _NAME.split(entry.read_text("utf-8"))
-        for name, body in zip(parts[1::2], parts[2::2], strict=True):
-            if name in named:
-                raise RuntimeError(f"query {name!r} is defined twice ({entry.name})")
-            lines = [ln for ln in body.strip().splitlines() if not ln.lstrip().startswith("--")]
-            named[name] = "\n".join(lines).strip().rstrip(";")
-    return named
-
-
-def sql(name: str) -> str:
-    return queries()[name]
-
+from goodjob.core.storage.sql_files import sql as sql  # re-exported: store.sql(name) is the usual spelling
 
 # --- enqueue ------------------------------------------------------------------------------------
 

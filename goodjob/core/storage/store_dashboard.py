@@ -10,7 +10,7 @@ from datetime import datetime
 from uuid import UUID
 
 from goodjob.core.storage.db import Executor, Record
-from goodjob.core.storage.store import sql
+from goodjob.core.storage.sql_files import sql
 
 # --- dashboard ----------------------------------------------------------------------------------
 # The dashboard's reads take the tab name as a parameter; see the header of sql/dashboard.sql for why

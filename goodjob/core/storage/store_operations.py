@@ -7,7 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from goodjob.core.storage.db import Executor, Record
-from goodjob.core.storage.store import sql
+from goodjob.core.storage.sql_files import sql
 
 
 async def jobs_by_id(ex: Executor, ids: list[UUID]) -> dict[UUID, Record]:

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from goodjob.core.storage.db import Executor, Record
-from goodjob.core.storage.store import sql
+from goodjob.core.storage.sql_files import sql
 
 # --- written by worker processes -----------------------------------------------------------------
 

@@ -48,6 +48,19 @@ WITH ins AS (
 )
 SELECT pg_notify('good_job', $7), pg_notify($9, $7);
 
+-- name: claim_update
+-- The end of every claim (claim_all, claim_queues, claim_queue include it): mark the rows of the
+-- `next` CTE running under process $3 at $2 and return what ClaimedJob.from_record reads.
+UPDATE good_jobs AS j
+SET state = 'running', locked_by_id = $3, locked_at = $2, performed_at = $2,
+    executions_count = j.executions_count + 1, updated_at = $2
+FROM next WHERE j.id = next.id
+RETURNING j.id, j.queue_name, j.priority, j.job_class, j.serialized_params::text AS params,
+          j.scheduled_at, j.executions_count, j.concurrency_key, j.batch_id, j.labels, j.created_at,
+          j.concurrency_perform_limit IS NOT NULL OR j.concurrency_perform_throttle IS NOT NULL
+              AS concurrency_checked,
+          j.concurrency_perform_throttle, j.concurrency_perform_period;
+
 -- name: claim_all
 -- "*" pools: the next due jobs of every queue, skipping rows other workers hold. Rows carrying
 -- perform rules (core/concurrency.py) pass good_job_concurrency_claimable; rows without rules pay
@@ -66,15 +79,7 @@ WITH next AS (
     LIMIT $1
     FOR UPDATE SKIP LOCKED
 )
-UPDATE good_jobs AS j
-SET state = 'running', locked_by_id = $3, locked_at = $2, performed_at = $2,
-    executions_count = j.executions_count + 1, updated_at = $2
-FROM next WHERE j.id = next.id
-RETURNING j.id, j.queue_name, j.priority, j.job_class, j.serialized_params::text AS params,
-          j.scheduled_at, j.executions_count, j.concurrency_key, j.batch_id, j.labels, j.created_at,
-          j.concurrency_perform_limit IS NOT NULL OR j.concurrency_perform_throttle IS NOT NULL
-              AS concurrency_checked,
-          j.concurrency_perform_throttle, j.concurrency_perform_period;
+-- include: claim_update
 
 -- name: claim_queues
 -- Include and "+" pools: one index probe per named queue ($4), merged. With $5 true the queue's
@@ -100,15 +105,7 @@ WITH next AS (
     ORDER BY CASE WHEN $5::bool THEN q.ord ELSE 0 END, c.priority, c.scheduled_at, c.id
     LIMIT $1
 )
-UPDATE good_jobs AS j
-SET state = 'running', locked_by_id = $3, locked_at = $2, performed_at = $2,
-    executions_count = j.executions_count + 1, updated_at = $2
-FROM next WHERE j.id = next.id
-RETURNING j.id, j.queue_name, j.priority, j.job_class, j.serialized_params::text AS params,
-          j.scheduled_at, j.executions_count, j.concurrency_key, j.batch_id, j.labels, j.created_at,
-          j.concurrency_perform_limit IS NOT NULL OR j.concurrency_perform_throttle IS NOT NULL
-              AS concurrency_checked,
-          j.concurrency_perform_throttle, j.concurrency_perform_period;
+-- include: claim_update
 
 -- name: claim_queue
 -- A pool of one named queue (the usual `--queues=mail:5`): claim_queues without the unnest, the
@@ -127,15 +124,7 @@ WITH next AS (
     LIMIT $1
     FOR UPDATE SKIP LOCKED
 )
-UPDATE good_jobs AS j
-SET state = 'running', locked_by_id = $3, locked_at = $2, performed_at = $2,
-    executions_count = j.executions_count + 1, updated_at = $2
-FROM next WHERE j.id = next.id
-RETURNING j.id, j.queue_name, j.priority, j.job_class, j.serialized_params::text AS params,
-          j.scheduled_at, j.executions_count, j.concurrency_key, j.batch_id, j.labels, j.created_at,
-          j.concurrency_perform_limit IS NOT NULL OR j.concurrency_perform_throttle IS NOT NULL
-              AS concurrency_checked,
-          j.concurrency_perform_throttle, j.concurrency_perform_period;
+-- include: claim_update
 
 -- name: claim_deleting
 -- A prefix for claim_all, claim_queues and claim_queue (store.py joins them): the same claim, and in the same
