@@ -12,7 +12,7 @@ import re
 from importlib import resources
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
-_INCLUDE = re.compile(r"^\s*-- include: (\w+)\s*$")
+_INCLUDE = re.compile(r"^\s*-- include: (\w+)\s*$")  # indented like the line it replaces
 
 
 @functools.cache
@@ -32,10 +32,11 @@ def queries() -> dict[str, str]:
 
 
 def _expand(raw: dict[str, str], name: str) -> str:
-    lines = []
+    lines: list[str] = []
     for line in raw[name].strip().splitlines():
         if (include := _INCLUDE.match(line)) is not None:
-            lines.append(_expand(raw, include.group(1)))
+            indent = line[: len(line) - len(line.lstrip())]
+            lines.extend(indent + part for part in _expand(raw, include.group(1)).splitlines())
         elif not line.lstrip().startswith("--"):
             lines.append(line)
     return "\n".join(lines).strip().rstrip(";")

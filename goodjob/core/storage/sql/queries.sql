@@ -48,6 +48,14 @@ WITH ins AS (
 )
 SELECT pg_notify('good_job', $7), pg_notify($9, $7);
 
+-- name: claim_perform_rules
+-- The claims' concurrency filter (claim_all, claim_queues, claim_queue include it): rows carrying
+-- perform rules (core/concurrency.py) pass good_job_concurrency_claimable; rows without pay two
+-- NULL tests. $2: the claim's time.
+AND (concurrency_perform_limit IS NULL AND concurrency_perform_throttle IS NULL
+     OR good_job_concurrency_claimable(id, concurrency_key, concurrency_perform_limit,
+                                       concurrency_perform_throttle, concurrency_perform_period, $2));
+
 -- name: claim_update
 -- The end of every claim (claim_all, claim_queues, claim_queue include it): mark the rows of the
 -- `next` CTE running under process $3 at $2 and return what ClaimedJob.from_record reads.
@@ -72,9 +80,7 @@ WITH next AS (
     SELECT id FROM good_jobs
     WHERE state = 'queued' AND scheduled_at <= $2
       AND NOT (queue_name = ANY($4::text[])) AND NOT (job_class = ANY($5::text[]))  -- paused queues, classes
-      AND (concurrency_perform_limit IS NULL AND concurrency_perform_throttle IS NULL
-           OR good_job_concurrency_claimable(id, concurrency_key, concurrency_perform_limit,
-                                             concurrency_perform_throttle, concurrency_perform_period, $2))
+      -- include: claim_perform_rules
     ORDER BY priority, scheduled_at, id
     LIMIT $1
     FOR UPDATE SKIP LOCKED
@@ -91,9 +97,7 @@ WITH next AS (
         SELECT id, priority, scheduled_at FROM good_jobs
         WHERE state = 'queued' AND queue_name >= q.name AND queue_name <= q.name AND scheduled_at <= $2
           AND NOT (job_class = ANY($6::text[]))  -- paused job classes (core/pauses.py)
-          AND (concurrency_perform_limit IS NULL AND concurrency_perform_throttle IS NULL
-               OR good_job_concurrency_claimable(id, concurrency_key, concurrency_perform_limit,
-                                                 concurrency_perform_throttle, concurrency_perform_period, $2))
+          -- include: claim_perform_rules
         -- `queue_name = q.name` spelled as a range, and ordered by: with an equality the planner
         -- treats queue_name as constant, and a generic plan may then walk good_jobs_claim_all
         -- through every other queue's rows (measured: 260 ms at 1M rows). As a range only
@@ -117,9 +121,7 @@ WITH next AS (
     SELECT id FROM good_jobs
     WHERE state = 'queued' AND queue_name >= $4 AND queue_name <= $4 AND scheduled_at <= $2
       AND NOT (job_class = ANY($5::text[]))  -- paused job classes (core/pauses.py)
-      AND (concurrency_perform_limit IS NULL AND concurrency_perform_throttle IS NULL
-           OR good_job_concurrency_claimable(id, concurrency_key, concurrency_perform_limit,
-                                             concurrency_perform_throttle, concurrency_perform_period, $2))
+      -- include: claim_perform_rules
     ORDER BY queue_name, priority, scheduled_at, id
     LIMIT $1
     FOR UPDATE SKIP LOCKED
