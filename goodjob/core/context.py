@@ -13,7 +13,7 @@ import asyncio
 import concurrent.futures
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -63,6 +63,15 @@ _current: ContextVar[JobContext | None] = ContextVar("goodjob_current_job", defa
 
 def current() -> JobContext | None:
     return _current.get()
+
+
+def enter(ctx: JobContext) -> Token[JobContext | None]:
+    """Make ``ctx`` the current job; give the token to :func:`leave` (the worker's per-job path)."""
+    return _current.set(ctx)
+
+
+def leave(token: Token[JobContext | None]) -> None:
+    _current.reset(token)
 
 
 @contextmanager

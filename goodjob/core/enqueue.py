@@ -15,12 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID, SafeUUID
+from uuid import UUID
 
 from goodjob.core.features.concurrency_rules import Concurrency
 from goodjob.core.serialize import dump_arguments
 from goodjob.core.storage import store
-from goodjob.core.storage.db import Executor, QuickLane
+from goodjob.core.storage.db import Executor, QuickLane, uuid_from_bytes
 from goodjob.core.types import Enqueued
 
 _random = random.Random(os.urandom(32))
@@ -34,23 +34,19 @@ def uuid7() -> UUID:
 
     Job ids that grow with time keep the primary-key index append-mostly (bulk enqueue measured
     ~25% faster than with random v4 ids) and make ``ORDER BY id`` roughly creation order.
+    The object is asyncpg's C ``UUID`` (a ``uuid.UUID`` subclass, the type asyncpg returns for
+    every uuid column: equal, hashing and pickling like ``uuid.UUID``): built from 16 bytes it
+    costs half of a ``uuid.UUID`` made by hand, and bulk enqueue makes one per job.
     """
     rand = _random.getrandbits(74)
     value = (
         (time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF) << 80 | (rand >> 62) << 64 | (rand & _LOW_62) | _V7
     )
-    # UUID(int=...) re-checks the range and re-derives the version bits: building the object
-    # directly is ~3x cheaper, and bulk enqueue makes one per job.
-    uuid = _new_uuid(UUID)
-    _set_attr(uuid, "int", value)
-    _set_attr(uuid, "is_safe", SafeUUID.unknown)
-    return uuid
+    return uuid_from_bytes(value.to_bytes(16))
 
 
 _LOW_62 = (1 << 62) - 1
 _V7 = 0x7 << 76 | 0b10 << 62  # version 7, RFC 9562 variant
-_new_uuid = object.__new__
-_set_attr = object.__setattr__
 _NO_ARGUMENTS = '{"args":[],"kwargs":{}}'
 
 

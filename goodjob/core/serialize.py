@@ -98,6 +98,11 @@ def load_arguments(data: Mapping[str, object]) -> tuple[tuple[object, ...], dict
         raise SerializationError("serialized arguments are nested too deeply to decode") from None
 
 
+#: How Postgres prints the params of a job enqueued without arguments (``jsonb`` output puts a space
+#: after ``:`` and ``,``): the worker recognizes it and skips the JSON parser.
+NO_ARGUMENTS_TEXT = '{"args": [], "kwargs": {}}'
+
+
 def loads_arguments(text: str | bytes) -> tuple[tuple[object, ...], dict[str, object]]:
     """:func:`load_arguments` from JSON text (asyncpg returns ``jsonb`` as text by default)."""
     try:

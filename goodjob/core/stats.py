@@ -52,20 +52,50 @@ def day_of(at: datetime) -> datetime:
 def rollup(rows: Iterable[tuple[datetime, str, str, str, float]]) -> list[tuple[Any, ...]]:
     """(finished_at, queue, class, outcome, duration_ms) per attempt -> rows to add, in key order:
     (span, hour, queue, class, bin, executions, failures, duration sum, duration max), once per hour
-    (span 1) and once per day (span 24)."""
-    acc: dict[tuple[int, datetime, str, str, int], list[float]] = {}
+    (span 1) and once per day (span 24).
+
+    The recorder rolls up every finished attempt once a second, so this runs per job: rows are
+    summed per hour first (a row's hour and day are worked out again only when it leaves the
+    previous row's hour) and the day rows are made from the hour sums. Done row by row, twice,
+    this loop was 8% of a drain's worker CPU.
+    """
+    hourly: dict[tuple[datetime, datetime, str, str, int], list[float]] = {}
+    hour = hour_end = day = None
     for finished_at, queue, job_class, outcome, ms in rows:
         if outcome in NOT_COUNTED:
             continue
         ms = max(float(ms or 0.0), 0.0)
-        b = bin_of(ms)
-        for key in ((1, hour_of(finished_at), queue, job_class, b), (24, day_of(finished_at), queue, job_class, b)):
-            a = acc.setdefault(key, [0, 0, 0.0, 0.0])
+        if hour is None or not (hour <= finished_at < hour_end):  # type: ignore[operator]
+            hour = hour_of(finished_at)
+            hour_end = hour + _HOUR
+            offset = finished_at.utcoffset()
+            # A whole-hour offset (UTC, as the worker writes): every time in the hour has its day.
+            day = day_of(hour) if offset is not None and not offset % _HOUR else None
+        key = (hour, day or day_of(finished_at), queue, job_class, bin_of(ms))
+        a = hourly.get(key)
+        if a is None:
+            hourly[key] = [1, outcome in FAILURES, ms, ms]
+        else:
             a[0] += 1
             a[1] += outcome in FAILURES
             a[2] += ms
-            a[3] = max(a[3], ms)
+            if ms > a[3]:
+                a[3] = ms
+    acc: dict[tuple[int, datetime, str, str, int], list[float]] = {}
+    for (h, d, queue, job_class, b), a in hourly.items():
+        acc[(1, h, queue, job_class, b)] = a
+        daily = acc.get((24, d, queue, job_class, b))
+        if daily is None:
+            acc[(24, d, queue, job_class, b)] = list(a)
+        else:
+            daily[0] += a[0]
+            daily[1] += a[1]
+            daily[2] += a[2]
+            daily[3] = max(daily[3], a[3])
     return [(*key, int(a[0]), int(a[1]), a[2], a[3]) for key, a in sorted(acc.items())]
+
+
+_HOUR = timedelta(hours=1)
 
 
 @dataclass

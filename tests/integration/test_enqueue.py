@@ -136,6 +136,24 @@ async def test_round_trip_arguments_through_the_table(conn: asyncpg.Connection) 
     assert type(args[0]["pair"]) is tuple
 
 
+async def test_a_job_without_arguments_reads_back_as_the_text_the_worker_skips_parsing(
+    conn: asyncpg.Connection,
+) -> None:
+    # The worker compares the claimed params text with NO_ARGUMENTS_TEXT instead of parsing it: if
+    # Postgres printed jsonb differently, the shortcut would silently never apply (or, worse, a
+    # changed constant would match rows it should not).
+    from goodjob.core.serialize import NO_ARGUMENTS_TEXT
+
+    single = await AsyncRecordJob.perform_later()
+    [bulk] = await goodjob.perform_all_later([AsyncRecordJob.new()])
+    with_args = await AsyncRecordJob.perform_later(1)
+    texts = {r["id"]: r["t"] for r in await conn.fetch(
+        "SELECT id, serialized_params::text AS t FROM good_jobs WHERE id = ANY($1)", [single.id, bulk.id, with_args.id]
+    )}
+    assert texts[single.id] == texts[bulk.id] == NO_ARGUMENTS_TEXT
+    assert texts[with_args.id] != NO_ARGUMENTS_TEXT
+
+
 async def test_serialization_error_writes_nothing(conn: asyncpg.Connection) -> None:
     with pytest.raises(goodjob.SerializationError) as info:
         await RecordJob.perform_later(1, user=object())

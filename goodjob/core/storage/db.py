@@ -12,8 +12,10 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeAlias
+from uuid import UUID
 
 import asyncpg
+from asyncpg.pgproto.pgproto import UUID as _AsyncpgUUID
 
 Connection: TypeAlias = "asyncpg.Connection[Any]"
 Pool: TypeAlias = "asyncpg.Pool[Any]"
@@ -26,6 +28,10 @@ PostgresError = asyncpg.PostgresError
 UndefinedTableError = asyncpg.UndefinedTableError
 InterfaceError = asyncpg.InterfaceError
 ConnectionDoesNotExistError = asyncpg.ConnectionDoesNotExistError
+
+#: asyncpg's C ``UUID`` from 16 bytes: a ``uuid.UUID`` subclass (equal, hashing and pickling alike)
+#: and the type asyncpg returns for uuid columns; job ids are built as it (core/enqueue.py's uuid7).
+uuid_from_bytes: Callable[[bytes], UUID] = _AsyncpgUUID
 
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,

@@ -21,7 +21,7 @@ from typing import Any
 
 from goodjob.core import context, policy, registry, tracing
 from goodjob.core.errors import JobCancelledError, JobTimeoutError, Snooze
-from goodjob.core.serialize import exception_info, load_arguments
+from goodjob.core.serialize import NO_ARGUMENTS_TEXT, exception_info, load_arguments
 from goodjob.core.types import ClaimedJob, Outcome, OutcomeKind
 
 log = logging.getLogger("goodjob")
@@ -67,10 +67,11 @@ class JobExecutor:
             shutting_down=self.shutting_down, task=asyncio.current_task(), loop=asyncio.get_running_loop(),
         )
         self.running[job.id] = ctx
+        token = context.enter(ctx)  # not context.entered(): a generator context manager per job costs
         try:
-            with context.entered(ctx):
-                outcome = await self._perform(job, ctx)
+            outcome = await self._perform(job, ctx)
         finally:
+            context.leave(token)
             self.running.pop(job.id, None)
         if ctx.cancelled and outcome.kind is not OutcomeKind.CANCELLED:
             # An operator cancelled it while it ran: whatever it did after that, it is discarded.
@@ -86,9 +87,15 @@ class JobExecutor:
         value: Any = None
         try:
             cls = registry.resolve(job.job_class)
-            data = json.loads(job.params)
-            args, kwargs = load_arguments(data)
-            meta = data.get("meta") or {}
+            args: tuple[object, ...]
+            kwargs: dict[str, object]
+            meta: dict[str, Any]
+            if job.params == NO_ARGUMENTS_TEXT:
+                args, kwargs, meta = (), {}, {}
+            else:
+                data = json.loads(job.params)
+                args, kwargs = load_arguments(data)
+                meta = data.get("meta") or {}
             instance = cls._goodjob_instance(job, args, kwargs, meta, self.shutting_down)
             if tracing.ENABLED and (meta.get("trace") or tracing.active()):
                 with tracing.perform_span(job, meta.get("trace")):
