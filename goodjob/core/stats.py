@@ -83,15 +83,16 @@ def rollup(rows: Iterable[tuple[datetime, str, str, str, float]]) -> list[tuple[
                 a[3] = ms
     acc: dict[tuple[int, datetime, str, str, int], list[float]] = {}
     for (h, d, queue, job_class, b), a in hourly.items():
-        acc[(1, h, queue, job_class, b)] = a
-        daily = acc.get((24, d, queue, job_class, b))
-        if daily is None:
-            acc[(24, d, queue, job_class, b)] = list(a)
-        else:
-            daily[0] += a[0]
-            daily[1] += a[1]
-            daily[2] += a[2]
-            daily[3] = max(daily[3], a[3])
+        # An hour can feed two days (a half-hour time zone), so hour rows merge as day rows do.
+        for out in ((1, h, queue, job_class, b), (24, d, queue, job_class, b)):
+            total = acc.get(out)
+            if total is None:
+                acc[out] = list(a)
+            else:
+                total[0] += a[0]
+                total[1] += a[1]
+                total[2] += a[2]
+                total[3] = max(total[3], a[3])
     return [(*key, int(a[0]), int(a[1]), a[2], a[3]) for key, a in sorted(acc.items())]
 
 
