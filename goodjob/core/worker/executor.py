@@ -67,7 +67,7 @@ class JobExecutor:
             shutting_down=self.shutting_down, task=asyncio.current_task(), loop=asyncio.get_running_loop(),
         )
         self.running[job.id] = ctx
-        token = context.enter(ctx)  # not context.entered(): a generator context manager per job costs
+        token = context.enter(ctx)  # not context.entered(): a generator per job costs ~1 us
         try:
             outcome = await self._perform(job, ctx)
         finally:
