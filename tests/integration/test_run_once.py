@@ -257,9 +257,14 @@ async def test_retry_starts_on_time_with_polling_off_or_slow(
     await RetryOnceJob.perform_later("now")
     await RetryLaterJob.perform_later("later")
     await wait_for(lambda: len([e for e in LOG if e[2] == 2]) == 2, timeout=10)
-    rows = await conn.fetch(
-        "SELECT job_class, attempt, started_at, finished_at FROM good_job_executions ORDER BY job_class, attempt"
-    )
+    # The second attempts ran; their execution rows are written when they finish, just after.
+    async def both_attempts_recorded() -> list[asyncpg.Record] | None:
+        rows = await conn.fetch(
+            "SELECT job_class, attempt, started_at, finished_at FROM good_job_executions ORDER BY job_class, attempt"
+        )
+        return rows if len(rows) == 4 else None
+
+    rows = await wait_for(both_attempts_recorded, timeout=10)
     by = {(r["job_class"].rsplit(".", 1)[-1], r["attempt"]): r for r in rows}
     for name, wait in (("RetryOnceJob", 0.0), ("RetryLaterJob", 1.0)):
         late = (by[(name, 2)]["started_at"] - by[(name, 1)]["finished_at"]).total_seconds() - wait
