@@ -21,7 +21,7 @@ from goodjob.core.features.concurrency_rules import Concurrency
 from goodjob.core.serialize import dump_arguments
 from goodjob.core.storage import store
 from goodjob.core.storage.db import Executor, QuickLane, uuid_from_bytes
-from goodjob.core.types import Enqueued
+from goodjob.core.types import Enqueued, accepted_all
 
 _random = random.Random(os.urandom(32))
 # A forked child must not repeat its parent's sequence of ids.
@@ -38,15 +38,12 @@ def uuid7() -> UUID:
     every uuid column: equal, hashing and pickling like ``uuid.UUID``): built from 16 bytes it
     costs half of a ``uuid.UUID`` made by hand, and bulk enqueue makes one per job.
     """
-    rand = _random.getrandbits(74)
-    value = (
-        (time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF) << 80 | (rand >> 62) << 64 | (rand & _LOW_62) | _V7
-    )
+    value = (time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF) << 80 | (_random.getrandbits(80) & _RANDOM) | _V7
     return uuid_from_bytes(value.to_bytes(16))
 
 
-_LOW_62 = (1 << 62) - 1
 _V7 = 0x7 << 76 | 0b10 << 62  # version 7, RFC 9562 variant
+_RANDOM = ((1 << 80) - 1) & ~(0xF << 76) & ~(0b11 << 62)  # the 74 random bits: all but version and variant
 _NO_ARGUMENTS = '{"args":[],"kwargs":{}}'
 
 
@@ -141,10 +138,9 @@ async def insert_many(
         queue_name, priority, job_class, at = shared
         at = at or now
         notify = _ENCODER.encode({"queue": queue_name, "at": at.timestamp(), "count": len(reqs)})
-        await store.insert_jobs_uniform(
-            ex, [r.id for r in reqs], params, queue_name, priority, job_class, at, notify, now
-        )
-        return [Enqueued(r.id, queue_name, priority, at) for r in reqs]
+        ids = [r.id for r in reqs]
+        await store.insert_jobs_uniform(ex, ids, params, queue_name, priority, job_class, at, notify, now)
+        return accepted_all(ids, queue_name, priority, at)
     for r in reqs:
         if LABEL_SEPARATOR in "".join(r.labels):
             raise ValueError(f"label contains the reserved character \\x1f: {list(r.labels)!r}")

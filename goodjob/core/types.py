@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -95,3 +97,28 @@ class Enqueued:
 
     def __bool__(self) -> bool:
         return self.enqueued
+
+
+def accepted_all(ids: Iterable[UUID], queue_name: str, priority: int, scheduled_at: datetime) -> list[Enqueued]:
+    """An accepted :class:`Enqueued` per id, all of one queue, priority and time (a uniform bulk
+    enqueue). Built through the slots: the frozen dataclass's ``__init__`` sets each field with
+    ``object.__setattr__``, 2.2 us per job, the largest part of ``perform_all_later``'s own work."""
+    set_id, set_queue, set_priority, set_at, set_enqueued, set_reason = _ENQUEUED_SLOTS
+    new = object.__new__
+    out = []
+    for ident in ids:
+        e = new(Enqueued)
+        set_id(e, ident)
+        set_queue(e, queue_name)
+        set_priority(e, priority)
+        set_at(e, scheduled_at)
+        set_enqueued(e, True)
+        set_reason(e, None)
+        out.append(e)
+    return out
+
+
+_ENQUEUED_FIELDS = ("id", "queue_name", "priority", "scheduled_at", "enqueued", "reason")
+# A field added to Enqueued must be set in accepted_all too: fail at import, not with a half-built result.
+assert tuple(f.name for f in dataclasses.fields(Enqueued)) == _ENQUEUED_FIELDS
+_ENQUEUED_SLOTS = tuple(Enqueued.__dict__[name].__set__ for name in _ENQUEUED_FIELDS)

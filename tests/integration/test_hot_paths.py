@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pickle
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -45,6 +46,15 @@ def test_uuid7_is_a_valid_time_ordered_uuid() -> None:
         assert uuid.UUID(str(value)) == value and hash(uuid.UUID(str(value))) == hash(value)
     millis = [v.int >> 80 for v in ids]
     assert millis == sorted(millis)
+    # every one of the 74 random bits varies (a wrong mask would pin some), and the object is a
+    # uuid.UUID that pickles and compares as one (it is asyncpg's C UUID)
+    random_bits = ((1 << 80) - 1) & ~(0xF << 76) & ~(0b11 << 62)
+    seen = 0
+    for v in ids:
+        seen |= v.int & random_bits
+    assert seen == random_bits
+    assert all(isinstance(v, uuid.UUID) for v in ids[:10])
+    assert pickle.loads(pickle.dumps(ids[0])) == ids[0] and ids[0] == uuid.UUID(bytes=ids[0].bytes)
 
 
 async def test_single_enqueues_reuse_one_held_connection(conn: asyncpg.Connection) -> None:
