@@ -23,7 +23,6 @@ __all__ = ["LiveHub", "NoListen", "event_stream"]
 
 log = logging.getLogger("goodjob.dashboard")
 
-
 STREAM_SECONDS = 15.0
 TICK_SECONDS = 5.0
 COALESCE_SECONDS = 1.0
