@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from goodjob.batch import Batch
@@ -70,6 +71,25 @@ class CurrentJob:
     def shutting_down(self) -> bool:
         """True once the worker is stopping: checkpoint and return; the job runs again later."""
         return bool(self._ctx.shutting_down())
+
+    async def complete(self, connection: Any) -> None:
+        """Record this attempt as succeeded inside ``connection``'s open transaction.
+
+        Why: a job's writes and its result are two commits, and a worker killed between them runs
+        the job again (at-least-once). Called just before your transaction commits, your writes and
+        the job's success commit together: once they did, no crash runs the job again; if the
+        transaction rolls back, nothing of it happened and the job's real outcome (its error, or
+        success when it returns) is recorded as usual. Raises :class:`GoodJobError`, so that your
+        transaction rolls back, when the row is no longer running under this worker (completed
+        already, or recovered by another process), outside a transaction, or with no stored job
+        (perform_now). Retrying your transaction after a failed commit is safe: if that commit did
+        happen, the retry's complete() raises instead of completing twice.
+        """
+        ctx = self._ctx
+        if ctx.completer is None:
+            raise GoodJobError("current_job().complete() needs a stored job performed by a worker or in inline "
+                               "mode; under perform_now there is no job row to complete")
+        await ctx.completer(connection)
 
     def __repr__(self) -> str:
         return (f"<CurrentJob {self.job_class} id={self.id} attempt={self.attempt} queue={self.queue!r}"

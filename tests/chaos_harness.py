@@ -39,6 +39,9 @@ class Plan:
     # double fault, whose recovery waits for the survivors to re-establish their liveness.
     quiet_before_restart: float = 0.0
     seed: int | None = None
+    # The share of jobs (0 to 1) that finish with current_job().complete(conn) in their side-table
+    # transaction (ChaosTxJob): a kill after that commit must never run them again.
+    tx_share: float = 0.0
 
 
 @dataclass
@@ -56,6 +59,8 @@ class Report:
     kill_to_rerun: list[float] = field(default_factory=list)
     unrerun: int = 0  # runs cut by a kill that never ran again
     double_finished: int = 0
+    double_finished_tx: int = 0  # of them, jobs that completed in their transaction (Plan.tx_share)
+    tx_jobs: int = 0
     # For each double: seconds from the end of its first finished run to the kill of that run's
     # process (the double-run window as the job saw it), or None when that process was not killed.
     double_windows: list[float | None] = field(default_factory=list)
@@ -91,6 +96,8 @@ class Report:
             f"double-finished              {self.double_finished} "
             f"({self.double_finished / max(1, len(self.kills)):.2f} per kill)",
             f"doubles by kill              {self._doubles()}",
+            *([f"completed in transaction     {self.tx_jobs} jobs, {self.double_finished_tx} double-finished"]
+              if self.tx_jobs else []),
             f"kill-to-rerun                n={len(k)} p50 {self.pct(k, 0.5):.2f}s p99 {self.pct(k, 0.99):.2f}s "
             f"max {max(k, default=0.0):.2f}s; never rerun: {self.unrerun}",
             f"result write delay           {n} results, worst worker p50 {p50:.1f}ms p99 {p99:.1f}ms",
@@ -147,7 +154,7 @@ class Chaos:
     # --- the run -----------------------------------------------------------------------------
 
     def run(self) -> Report:
-        from chaos_jobs import SIDE_TABLE, ChaosJob
+        from chaos_jobs import SIDE_TABLE, ChaosJob, ChaosTxJob
 
         from goodjob.core.storage.embedded import start_temporary
         from goodjob.core.storage.migrate import migrate
@@ -166,10 +173,11 @@ class Chaos:
                     low, high = self.plan.job_ms
                     await conn.execute(
                         "INSERT INTO good_jobs (id, job_class, serialized_params, scheduled_at) "
-                        "SELECT gen_random_uuid(), $1, jsonb_build_object('args', jsonb_build_array(i, "
+                        "SELECT gen_random_uuid(), CASE WHEN i % 1000 < $5::float8 * 1000 THEN $6 ELSE $1 END, "
+                        "jsonb_build_object('args', jsonb_build_array(i, "
                         "($2::int + floor(random() * ($3::int - $2::int + 1)))::int), 'kwargs', '{}'::jsonb), "
                         "now() + i * interval '1 microsecond' FROM generate_series(1, $4::int) AS i",
-                        ChaosJob.job_name, low, high, self.plan.jobs,
+                        ChaosJob.job_name, low, high, self.plan.jobs, self.plan.tx_share, ChaosTxJob.job_name,
                     )
                 finally:
                     await conn.close()
@@ -280,6 +288,8 @@ class Chaos:
                 self.report.write_delays.append((int(m[1]), float(m[2]), float(m[3]), float(m[4])))
 
     async def _analyse(self) -> None:
+        from chaos_jobs import ChaosTxJob
+
         r = self.report
         conn = await asyncpg.connect(self.url)
         try:
@@ -296,6 +306,12 @@ class Chaos:
             r.double_finished = await conn.fetchval(
                 "SELECT count(*) FROM (SELECT job_id FROM chaos_runs WHERE finished_at IS NOT NULL "
                 "GROUP BY job_id HAVING count(*) > 1) AS d"
+            )
+            r.tx_jobs = await conn.fetchval("SELECT count(*) FROM good_jobs WHERE job_class = $1", ChaosTxJob.job_name)
+            r.double_finished_tx = await conn.fetchval(
+                "SELECT count(*) FROM (SELECT c.job_id FROM chaos_runs AS c JOIN good_jobs AS j ON j.id = c.job_id "
+                "WHERE c.finished_at IS NOT NULL AND j.job_class = $1 GROUP BY c.job_id HAVING count(*) > 1) AS d",
+                ChaosTxJob.job_name,
             )
             rows = await conn.fetch(
                 "SELECT job_id, pid, extract(epoch FROM started_at)::float8 AS s, "

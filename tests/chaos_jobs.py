@@ -72,3 +72,37 @@ class ChaosJob(goodjob.Job):
             "UPDATE chaos_runs SET finished_at = clock_timestamp() "
             "WHERE job_id = $1 AND attempt = $2 AND pid = $3 AND finished_at IS NULL", *key,
         )
+
+
+class ChaosTxJob(goodjob.Job):
+    """ChaosJob whose finishing write and success commit together (current_job().complete(conn)).
+
+    A kill after that commit cannot run it again; a failed commit is retried (through restarts)
+    and, if it did commit after all, the retry's complete() raises GoodJobError instead of
+    finishing twice: the job then ends as an error of a row that stays succeeded.
+    """
+
+    async def perform(self, n: int, ms: int) -> None:
+        key = (self.job_id, self.executions, os.getpid())
+        await _write(
+            "INSERT INTO chaos_runs (job_id, attempt, pid, started_at) VALUES ($1, $2, $3, clock_timestamp()) "
+            "ON CONFLICT DO NOTHING", *key,
+        )
+        await asyncio.sleep(ms / 1000.0)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                pool = await _pool()
+                async with pool.acquire() as conn, conn.transaction():
+                    await conn.execute(
+                        "UPDATE chaos_runs SET finished_at = clock_timestamp() "
+                        "WHERE job_id = $1 AND attempt = $2 AND pid = $3 AND finished_at IS NULL", *key,
+                    )
+                    await goodjob.current_job().complete(conn)
+                return
+            except goodjob.GoodJobError:
+                raise
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)

@@ -126,6 +126,22 @@ class FirstAttemptHangsJob(goodjob.Job):
         )
 
 
+class CompletesInTransactionJob(goodjob.Job):
+    """Writes its side effect and its own success in one transaction (current_job().complete), then,
+    on the first attempt, hangs: a SIGKILL now must not run it again."""
+
+    async def perform(self, marker: str, hang: float = 120.0) -> None:
+        pool = await _side_pool()
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO side_effects (job_id, marker, pid, attempt) VALUES ($1, $2, $3, $4)",
+                self.job_id, f"done:{marker}", os.getpid(), self.executions,
+            )
+            await goodjob.current_job().complete(conn)
+        if self.executions == 1:
+            await asyncio.sleep(hang)
+
+
 class CancellableAsyncJob(goodjob.Job):
     """Records its start, then waits for a long time; records that its task was cancelled."""
 

@@ -21,7 +21,7 @@ def test_no_job_lost_or_overlapping_under_kills_and_postgres_restarts(tmp_path: 
     # restarts: with 50-250 ms jobs an idle machine finished in 23 s, and the quiet 9 s before each
     # restart left room for only 2 kills.
     plan = Plan(jobs=3000, workers=4, threads=5, job_ms=(100, 500), kill_every=(3.0, 6.0), restarts=2,
-                max_seconds=100.0, quiet_before_restart=9.0)
+                max_seconds=100.0, quiet_before_restart=9.0, tx_share=0.5)
     report = Chaos(plan, tmp_path, log=lambda line: print(line, flush=True)).run()
     print(report.summary())
     assert len(report.kills) >= 3 and len(report.restarts) == 2, report.summary()
@@ -30,5 +30,7 @@ def test_no_job_lost_or_overlapping_under_kills_and_postgres_restarts(tmp_path: 
     assert report.running_after_stop == 0, report.summary()
     assert report.locked_by_missing_after_stop == 0 and report.locked_by_missing_during == 0, report.summary()
     assert report.unrerun == 0, report.summary()
+    # Half the jobs finish with current_job().complete(conn): none of them may finish twice.
+    assert report.tx_jobs == 1500 and report.double_finished_tx == 0, report.summary()
     assert max(report.kill_to_rerun, default=0.0) <= 10.0, report.summary()
     assert report.exit_codes == [0] * plan.workers, report.exit_codes

@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 from conftest import SIDE_EFFECTS, Workers
 from helpers import wait_for
-from sample_jobs import CountJob, FirstAttemptHangsJob
+from sample_jobs import CompletesInTransactionJob, CountJob, FirstAttemptHangsJob
 
 import goodjob
 
@@ -95,6 +95,38 @@ async def test_sigkill_mid_job_runs_again_elsewhere_within_ten_seconds(
     assert [(r["attempt"], r["pid"]) for r in ends] == [(2, rescuer.pid)]
     # the dead process's row is gone
     assert await conn.fetchval("SELECT count(*) FROM good_job_processes WHERE pid = $1", victim.pid) == 0
+
+
+@pytest.mark.slow
+async def test_a_job_completed_in_its_transaction_never_runs_again_after_a_sigkill(
+    workers: Workers, conn: asyncpg.Connection
+) -> None:
+    """current_job().complete(conn): killed after its transaction committed (the worker never
+    wrote the result), the job stays succeeded; a plain job killed alongside runs again (the control)."""
+    await conn.execute(SIDE_EFFECTS)
+    goodjob.configure(preserve_job_records=True)
+    keep = {"GOOD_JOB_PRESERVE_JOB_RECORDS": "true"}
+    victim = workers.start("--max-threads", "2", env=keep)
+    completed = await CompletesInTransactionJob.perform_later("tx")
+    plain = await FirstAttemptHangsJob.perform_later("plain")
+    await wait_for(lambda: conn.fetchval(
+        "SELECT count(*) = 2 FROM side_effects WHERE marker IN ('done:tx', 'start:plain') AND pid = $1",
+        victim.pid), timeout=30)
+    rescuer = workers.start("--max-threads", "2", env=keep)
+    await wait_for(lambda: conn.fetchval("SELECT count(*) FROM good_job_processes WHERE pid = $1", rescuer.pid))
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    # The control: the plain job runs again on the rescuer, so the victim's jobs were recovered.
+    await wait_for(lambda: conn.fetchval(
+        "SELECT count(*) FROM side_effects WHERE marker = 'start:plain' AND attempt = 2"), timeout=45)
+    row = await conn.fetchrow("SELECT state, executions_count, locked_by_id FROM good_jobs WHERE id = $1",
+                              completed.id)
+    assert (row["state"], row["executions_count"], row["locked_by_id"]) == ("succeeded", 1, None)
+    assert await conn.fetchval("SELECT count(*) FROM side_effects WHERE job_id = $1", completed.id) == 1
+    outcomes = [r["outcome"] for r in await conn.fetch(
+        "SELECT outcome FROM good_job_executions WHERE job_id = $1 ORDER BY id", completed.id)]
+    assert outcomes == ["succeeded"]
+    assert plain.id != completed.id
 
 
 async def _start_hanging(workers: Workers, conn: asyncpg.Connection, *args: str, seconds: float) -> tuple:

@@ -88,8 +88,10 @@ async def future_scheduled(ex: Executor, now: datetime, limit: int) -> list[Reco
 # --- results ------------------------------------------------------------------------------------
 
 
-async def delete_finished(ex: Executor, ids: list[UUID], process_id: UUID) -> None:
-    await ex.execute(sql("delete_finished"), ids, process_id)
+async def delete_finished(ex: Executor, ids: list[UUID], process_id: UUID) -> list[UUID]:
+    """Delete these finished rows if this process still holds them; the ids deleted."""
+    rows = await ex.fetch(sql("delete_finished"), ids, process_id)
+    return [r["id"] for r in rows]
 
 
 async def record_results(

@@ -14,7 +14,7 @@ import inspect
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +25,9 @@ from goodjob.core.serialize import NO_ARGUMENTS_TEXT, exception_info, load_argum
 from goodjob.core.types import ClaimedJob, Outcome, OutcomeKind
 
 log = logging.getLogger("goodjob")
+
+# (caller's connection, the attempt's success) -> written in that connection's open transaction.
+Completer = Callable[[Any, Outcome], Awaitable[None]]
 
 
 class JobExecutor:
@@ -39,7 +42,11 @@ class JobExecutor:
         shutting_down: Callable[[], bool] = lambda: False,
         thread_name: str = "goodjob",
         immediate_retries: bool = False,
+        completer: Completer | None = None,
     ) -> None:
+        # Writes a success inside a job's own transaction (current_job().complete(conn)): the
+        # recorder's complete_in. The executor only hands it the outcome; it never touches a database.
+        self.completer = completer
         self.immediate_retries = immediate_retries  # inline mode: retry_on waits are skipped
         self.retry_on_unhandled_error = retry_on_unhandled_error
         self.on_thread_error = on_thread_error
@@ -60,7 +67,8 @@ class JobExecutor:
         ctx.request_cancel()
         return True
 
-    async def perform(self, job: ClaimedJob) -> Outcome:
+    async def perform(self, job: ClaimedJob, completer: Completer | None = None) -> Outcome:
+        """Perform ``job``; ``completer`` overrides the executor's (inline mode: one per claim)."""
         ctx = context.JobContext(
             id=job.id, job_class=job.job_class, attempt=job.executions_count, queue=job.queue_name,
             priority=job.priority, labels=job.labels, batch_id=job.batch_id, scheduled_at=job.scheduled_at,
@@ -69,7 +77,7 @@ class JobExecutor:
         self.running[job.id] = ctx
         token = context.enter(ctx)  # not context.entered(): a generator per job costs ~1 us
         try:
-            outcome = await self._perform(job, ctx)
+            outcome = await self._perform(job, ctx, completer or self.completer)
         finally:
             context.leave(token)
             self.running.pop(job.id, None)
@@ -79,9 +87,16 @@ class JobExecutor:
                                  outcome.exception or JobCancelledError("cancelled by operator"))
         return outcome
 
-    async def _perform(self, job: ClaimedJob, ctx: context.JobContext) -> Outcome:
+    async def _perform(self, job: ClaimedJob, ctx: context.JobContext, completer: Completer | None) -> Outcome:
         started_at = datetime.now(UTC)
         t0 = time.perf_counter()
+        if completer is not None:
+            writer = completer
+
+            async def complete(connection: Any) -> None:
+                await writer(connection, self._outcome(job, OutcomeKind.SUCCEEDED, started_at, t0))
+
+            ctx.completer = complete
         cls: type[Any] | None = None
         instance: Any = None
         value: Any = None

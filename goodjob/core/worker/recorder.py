@@ -20,6 +20,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from goodjob.core import stats
+from goodjob.core.errors import GoodJobError
 from goodjob.core.features import batches
 from goodjob.core.storage import store, store_stats
 from goodjob.core.storage.db import Connection, Database, Executor, is_connection, is_connection_error
@@ -158,6 +159,9 @@ class Recorder:
         self._stats_timer: asyncio.TimerHandle | None = None
         self._stats_tasks: set[asyncio.Task[None]] = set()
         self._stats_lock = asyncio.Lock()
+        # Jobs that wrote their own success in their transaction (complete_in), until their result
+        # comes: that write then finds the row finished, which is not a lost result.
+        self._completed: set[UUID] = set()
 
     def add(self, outcome: Outcome) -> None:
         self._pending.append(outcome)
@@ -174,6 +178,8 @@ class Recorder:
         done = time.monotonic()
         self.write_delays.extend(done - t for _, t in finished)
         outcomes = [o for o, _ in finished]
+        if self._completed:
+            self._forget_completed(outcomes)
         self._count(outcomes, set())
         self._recorded(outcomes)
 
@@ -245,8 +251,16 @@ class Recorder:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def record(self, outcomes: Sequence[Outcome], connection: Executor | None = None) -> None:
-        """Write these outcomes now, in one transaction (a savepoint inside a caller's one)."""
+    async def record(
+        self, outcomes: Sequence[Outcome], connection: Executor | None = None, *, completing: bool = False
+    ) -> set[UUID]:
+        """Write these outcomes now, in one transaction (a savepoint inside a caller's one).
+
+        Returns the ids whose rows were no longer this process's (nothing was written for them).
+        ``completing`` (complete_in): a job's success inside its own transaction: no statistics
+        (counted once, when the job's result comes, and not under the caller's locks), no
+        after-record hook, no warning for a row that is gone (the caller is told instead).
+        """
         kept = [o for o in outcomes if keeps_row(o, self.preserve)]
         gone = [o.job.id for o in outcomes if not keeps_row(o, self.preserve)]
         now = datetime.now(UTC)
@@ -259,21 +273,24 @@ class Recorder:
                 db.pool, gone, self.process_id, result_columns(kept), now, execution_columns(kept)
             ))
             if len(updated) != len(kept):
-                self._warn_lost([o for o in kept if o.job.id not in updated])
-                lost_ids = {o.job.id for o in kept if o.job.id not in updated}
+                lost_ids = self._lost([o for o in kept if o.job.id not in updated])
+            if self._completed:
+                self._forget_completed(outcomes)
             self._count(outcomes, lost_ids)
             self._recorded(outcomes)
-            return
+            return lost_ids
         async with self._transaction(connection) as conn:
             if gone:
-                await store.delete_finished(conn, gone, self.process_id)
+                deleted = set(await store.delete_finished(conn, gone, self.process_id))
+                if completing:
+                    lost_ids.update(i for i in gone if i not in deleted)
             if kept:
                 updated = set(
                     await store.record_results(conn, result_columns(kept), now, self.process_id)
                 )
                 if len(updated) != len(kept):
-                    self._warn_lost([o for o in kept if o.job.id not in updated])
-                    lost_ids = {o.job.id for o in kept if o.job.id not in updated}
+                    missing = [o for o in kept if o.job.id not in updated]
+                    lost_ids |= {o.job.id for o in missing} if completing else self._lost(missing)
                     kept = [o for o in kept if o.job.id in updated]
                 if kept:
                     await store.insert_executions(conn, self.process_id, execution_columns(kept))
@@ -281,9 +298,50 @@ class Recorder:
                         await store.record_return_values(conn, *return_value_columns(kept))
                 if any(o.job.batch_id is not None for o in kept):
                     await batches.after_results(conn, kept, now)  # finish batches, enqueue callbacks
-            # The Performance page's statistics, in the same transaction as the results they count.
-            await store_stats.stats_record(conn, _rollup(outcomes, lost_ids))
-        self._recorded(outcomes)
+            if not completing:
+                # The Performance page's statistics, in the same transaction as the results they count.
+                await store_stats.stats_record(conn, _rollup(outcomes, lost_ids))
+        if not completing:
+            if self._completed:
+                self._forget_completed(outcomes)
+            self._recorded(outcomes)
+        return lost_ids
+
+    async def complete_in(self, connection: Executor, outcome: Outcome) -> None:
+        """Write ``outcome`` (a success) inside the caller's open transaction: current_job().complete().
+
+        The row is updated (or deleted) under the same guard as every result, so it also takes the
+        row's lock until the caller's transaction ends: a recovery racing it waits, then finds the
+        row finished. When the job's own result comes later, its write finds the row already
+        finished (the caller committed) and is not a lost result, or finds it still running (the
+        caller rolled back) and writes it as usual.
+        """
+        if not is_connection(connection) or not connection.is_in_transaction():
+            raise GoodJobError(
+                f"current_job().complete() needs an asyncpg connection inside an open transaction "
+                f"(async with conn.transaction(): ...), got {connection!r}"
+            )
+        if await self.record([outcome], connection, completing=True):
+            raise GoodJobError(
+                f"job {outcome.job.id} is no longer running under this worker (it was completed already, "
+                f"or another process recovered it): roll back this transaction"
+            )
+        self._completed.add(outcome.job.id)
+
+    def _lost(self, missing: Sequence[Outcome]) -> set[UUID]:
+        """Results whose rows were not this process's any more, except those the job completed itself."""
+        lost = [o for o in missing if o.job.id not in self._completed]
+        if lost:
+            self._warn_lost(lost)
+        for o in missing:
+            if o.job.id in self._completed and o.kind is not OutcomeKind.SUCCEEDED:
+                log.warning("job %s (%s) ended as %s after it completed in its transaction: it stays "
+                            "succeeded (its error: %s)", o.job.id, o.job.job_class, o.kind.value, o.error)
+        return {o.job.id for o in lost}
+
+    def _forget_completed(self, outcomes: Sequence[Outcome]) -> None:
+        for o in outcomes:
+            self._completed.discard(o.job.id)
 
     def _count(self, outcomes: Sequence[Outcome], lost_ids: set[UUID]) -> None:
         """Queue the hot path's statistics for the next flush (at most one statement a second).

@@ -183,7 +183,8 @@ LIMIT $2;
 
 -- name: delete_finished
 -- Results: finished jobs that are not preserved. Guarded by the claim so a recovered job is untouched.
-DELETE FROM good_jobs WHERE id = ANY($1::uuid[]) AND locked_by_id = $2 AND state = 'running';
+DELETE FROM good_jobs WHERE id = ANY($1::uuid[]) AND locked_by_id = $2 AND state = 'running'
+RETURNING id;
 
 -- name: record_results
 -- Results: every other outcome in one statement. A NULL scheduled_at keeps the old value.
