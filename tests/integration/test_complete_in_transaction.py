@@ -204,3 +204,24 @@ async def test_inline_mode_completes_in_the_callers_transaction(conn: asyncpg.Co
     assert row["state"] == "succeeded" and row["executions_count"] == 1
     assert await _outcomes(conn, job.id) == ["succeeded"]
     assert await conn.fetchval("SELECT count(*) FROM tx_effects WHERE job_id = $1", job.id) == 1
+
+
+async def test_a_batch_job_completing_in_its_transaction_finishes_its_batch(
+    start_worker: Any, conn: asyncpg.Connection, gj: str
+) -> None:
+    goodjob.configure(preserve_job_records=True)
+    await _side(conn)
+    await start_worker()
+    async with goodjob.Batch(description="tx") as batch:
+        job = await CompletesJob.perform_later(gj, "commit")
+        plain = await CompletesJob.perform_later(gj, "rollback_first")
+
+    async def finished() -> bool:
+        loaded = await goodjob.Batch.find(batch.id)
+        return loaded is not None and loaded.finished_at is not None
+
+    await wait_for(finished, timeout=15)
+    loaded = await goodjob.Batch.find(batch.id)
+    assert loaded is not None and loaded.succeeded and loaded.finished_count == 2
+    assert await _outcomes(conn, job.id) == ["succeeded"]
+    assert await _outcomes(conn, plain.id) == ["retried", "succeeded"]

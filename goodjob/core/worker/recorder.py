@@ -279,7 +279,7 @@ class Recorder:
             self._count(outcomes, lost_ids)
             self._recorded(outcomes)
             return lost_ids
-        async with self._transaction(connection) as conn:
+        async with self._transaction(connection, savepoint=not completing) as conn:
             if gone:
                 deleted = set(await store.delete_finished(conn, gone, self.process_id))
                 if completing:
@@ -321,7 +321,19 @@ class Recorder:
                 f"current_job().complete() needs an asyncpg connection inside an open transaction "
                 f"(async with conn.transaction(): ...), got {connection!r}"
             )
-        if await self.record([outcome], connection, completing=True):
+        job = outcome.job
+        if job.batch_id is not None:  # finishing a batch needs the transaction path's statements
+            written = not await self.record([outcome], connection, completing=True)
+        elif keeps_row(outcome, self.preserve):
+            # The hot path's one statement, on the caller's connection: one round trip in their
+            # transaction (no savepoint: a failure aborts it anyway, and a lost row is raised).
+            written = bool(await store.record_outcomes(
+                connection, [], self.process_id, result_columns([outcome]), datetime.now(UTC),
+                execution_columns([outcome]),
+            ))
+        else:
+            written = bool(await store.delete_finished(connection, [job.id], self.process_id))
+        if not written:
             raise GoodJobError(
                 f"job {outcome.job.id} is no longer running under this worker (it was completed already, "
                 f"or another process recovered it): roll back this transaction"
@@ -387,9 +399,12 @@ class Recorder:
                 log.exception("after-record hook failed")
 
     @contextlib.asynccontextmanager
-    async def _transaction(self, connection: Executor | None) -> AsyncIterator[Connection]:
+    async def _transaction(self, connection: Executor | None, savepoint: bool = True) -> AsyncIterator[Connection]:
         if connection is not None and is_connection(connection):
             conn: Connection = connection
+            if not savepoint:
+                yield conn
+                return
             async with conn.transaction():
                 yield conn
             return
