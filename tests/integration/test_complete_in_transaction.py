@@ -3,8 +3,9 @@
 Through a real worker (and inline mode) on a real Postgres: the success is written in the job's own
 transaction, a rollback undoes it and the job's real outcome is recorded instead, a row that is no
 longer the worker's makes complete() raise (so the caller's transaction rolls back), and every
-misuse is a clear GoodJobError. The SIGKILL case (killed after the commit, never run again) is in
-tests/acceptance/test_worker_process.py.
+misuse is a clear GoodJobError. The first two also run with the worker behind PgBouncer (the job's
+own connection is direct, as an application's often is). The SIGKILL case (killed after the commit,
+never run again) is in tests/acceptance/test_worker_process.py.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ async def _outcomes(conn: asyncpg.Connection, job_id: uuid.UUID) -> list[str]:
     return [r["outcome"] for r in rows]
 
 
+@pytest.mark.pgbouncer
 async def test_the_success_commits_with_the_jobs_writes(
     start_worker: Any, conn: asyncpg.Connection, gj: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -110,6 +112,7 @@ async def test_the_success_commits_with_the_jobs_writes(
     assert "were not recorded" not in caplog.text
 
 
+@pytest.mark.pgbouncer
 async def test_a_rollback_takes_the_success_back_and_the_real_outcome_is_recorded(
     start_worker: Any, conn: asyncpg.Connection, gj: str
 ) -> None:
