@@ -60,6 +60,10 @@ async def _write(sql: str, *args: Any) -> None:
             await asyncio.sleep(0.1)
 
 
+FINISH = ("UPDATE chaos_runs SET finished_at = clock_timestamp() "
+          "WHERE job_id = $1 AND attempt = $2 AND pid = $3 AND finished_at IS NULL")
+
+
 class ChaosJob(goodjob.Job):
     async def perform(self, n: int, ms: int) -> None:
         key = (self.job_id, self.executions, os.getpid())
@@ -68,13 +72,13 @@ class ChaosJob(goodjob.Job):
             "ON CONFLICT DO NOTHING", *key,
         )
         await asyncio.sleep(ms / 1000.0)
-        await _write(
-            "UPDATE chaos_runs SET finished_at = clock_timestamp() "
-            "WHERE job_id = $1 AND attempt = $2 AND pid = $3 AND finished_at IS NULL", *key,
-        )
+        await self.finish(key)
+
+    async def finish(self, key: tuple[Any, ...]) -> None:
+        await _write(FINISH, *key)
 
 
-class ChaosTxJob(goodjob.Job):
+class ChaosTxJob(ChaosJob):
     """ChaosJob whose finishing write and success commit together (current_job().complete(conn)).
 
     A kill after that commit cannot run it again; a failed commit is retried (through restarts)
@@ -82,22 +86,13 @@ class ChaosTxJob(goodjob.Job):
     finishing twice: the job then ends as an error of a row that stays succeeded.
     """
 
-    async def perform(self, n: int, ms: int) -> None:
-        key = (self.job_id, self.executions, os.getpid())
-        await _write(
-            "INSERT INTO chaos_runs (job_id, attempt, pid, started_at) VALUES ($1, $2, $3, clock_timestamp()) "
-            "ON CONFLICT DO NOTHING", *key,
-        )
-        await asyncio.sleep(ms / 1000.0)
+    async def finish(self, key: tuple[Any, ...]) -> None:
         deadline = time.monotonic() + 120
         while True:
             try:
                 pool = await _pool()
                 async with pool.acquire() as conn, conn.transaction():
-                    await conn.execute(
-                        "UPDATE chaos_runs SET finished_at = clock_timestamp() "
-                        "WHERE job_id = $1 AND attempt = $2 AND pid = $3 AND finished_at IS NULL", *key,
-                    )
+                    await conn.execute(FINISH, *key)
                     await goodjob.current_job().complete(conn)
                 return
             except goodjob.GoodJobError:
