@@ -27,7 +27,7 @@ async def shape(conn: asyncpg.Connection, step: str, definitions: dict[str, str]
     """Rebuild the copy's indexes as ``step`` ('today', 'partial', 'claims only') has them."""
     for name in definitions:
         await conn.execute(f'DROP INDEX IF EXISTS "{name}"')
-    for name, definition in definitions.items():
+    for definition in definitions.values():
         pending = " WHERE ((state = 'queued'::text) AND (error IS NULL))" in definition and (
             "(scheduled_at, id)" in definition or "(queue_name, scheduled_at)" in definition)
         if step == "claims only" and pending:
