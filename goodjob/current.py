@@ -85,11 +85,24 @@ class CurrentJob:
         (perform_now). Retrying your transaction after a failed commit is safe: if that commit did
         happen, the retry's complete() raises instead of completing twice.
         """
-        ctx = self._ctx
-        if ctx.completer is None:
-            raise GoodJobError("current_job().complete() needs a stored job performed by a worker or in inline "
+        await self._completer("complete").complete_in(connection, self._success())
+
+    def complete_sync(self, cursor: Any) -> None:
+        """:meth:`complete` for synchronous code (a ``def`` job, Django): ``cursor`` is a DB-API
+        cursor of psycopg 2 or 3 or of Django's PostgreSQL backend, inside an open transaction
+        (``with transaction.atomic(): ... with connection.cursor() as cursor: ...``). The same
+        guarantees and errors; a job of a batch needs :meth:`complete` on an asyncpg connection."""
+        self._completer("complete_sync").complete_in_sync(cursor, self._success())
+
+    def _completer(self, verb: str) -> Any:
+        if self._ctx.completer is None:
+            raise GoodJobError(f"current_job().{verb}() needs a stored job performed by a worker or in inline "
                                "mode; under perform_now there is no job row to complete")
-        await ctx.completer(connection)
+        return self._ctx.completer
+
+    def _success(self) -> Any:
+        assert self._ctx.success_now is not None  # set with the completer
+        return self._ctx.success_now()
 
     def __repr__(self) -> str:
         return (f"<CurrentJob {self.job_class} id={self.id} attempt={self.attempt} queue={self.queue!r}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
@@ -41,10 +41,11 @@ class JobContext:
     # A plain flag, set once on the job's loop and read from its threads: a threading.Event per job
     # cost measurable CPU in the drain, and nothing ever waits on it.
     _cancelled: bool = False
-    # ``current_job().complete(conn)``: writes this attempt's success inside the caller's
-    # transaction (set by the executor where a worker or inline mode holds the row; None under
-    # perform_now).
-    completer: Callable[[Any], Awaitable[None]] | None = None
+    # ``current_job().complete(conn)`` / ``complete_sync(cursor)``: the recorder that writes this
+    # attempt's success inside the caller's transaction, and the outcome to write (both set by the
+    # executor where a worker or inline mode holds the row; None under perform_now).
+    completer: Any = None
+    success_now: Callable[[], Any] | None = None
 
     @property
     def cancelled(self) -> bool:

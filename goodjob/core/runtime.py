@@ -276,8 +276,7 @@ class Runtime:
                 if job.concurrency_key is not None:  # no claim filter here: check the perform rules now
                     refused = await concurrency.admit(ex, job, class_rules(job.job_class))
                 recorder = Recorder(self.database, owner, self.config.preserve_job_records)
-                outcome = refused if refused is not None else await self._executor().perform(
-                    job, recorder.complete_in)
+                outcome = refused if refused is not None else await self._executor().perform(job, recorder)
                 await recorder.record([outcome], connection)
                 emit_outcome(outcome)
                 if on_attempt is not None and refused is None:

@@ -54,3 +54,20 @@ def test_a_cron_entry_names_a_task_by_its_dotted_path(dj: str) -> None:
     assert result.status == TaskResultStatus.SUCCESSFUL and result.return_value == 11
 
 
+
+
+def test_a_task_completes_in_its_atomic_block_together_with_its_writes(dj: str) -> None:
+    from djproject.tasks import pay, pay_outside_atomic
+
+    result = pay.enqueue("order-1")
+    assert goodjob.perform_inline_sync() == 1
+    done = pay.get_result(result.id)
+    assert done.status == TaskResultStatus.SUCCESSFUL and done.return_value == "paid:order-1"
+    assert rows("SELECT marker FROM effects") == [("paid:order-1",)]
+    assert rows("SELECT outcome FROM good_job_executions WHERE job_id = %s", result.id) == [("succeeded",)]
+
+    bad = pay_outside_atomic.enqueue("x")
+    with pytest.raises(goodjob.GoodJobError, match="needs a DB-API cursor inside an open transaction"):
+        goodjob.perform_inline_sync()
+    failed = pay_outside_atomic.get_result(bad.id)
+    assert failed.status == TaskResultStatus.FAILED

@@ -228,3 +228,73 @@ async def test_a_batch_job_completing_in_its_transaction_finishes_its_batch(
     assert loaded is not None and loaded.succeeded and loaded.finished_count == 2
     assert await _outcomes(conn, job.id) == ["succeeded"]
     assert await _outcomes(conn, plain.id) == ["retried", "succeeded"]
+
+
+# --- complete_sync(cursor): a def job on a synchronous driver (psycopg 3) ----------------------
+
+
+class CompletesSyncJob(goodjob.Job):
+    """mode: commit | rollback_first | autocommit | stolen."""
+
+    error_policy = (goodjob.retry_on(RuntimeError, attempts=3, wait=0),)
+
+    def perform(self, url: str, mode: str) -> None:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=mode == "autocommit") as db:
+            try:
+                with db.cursor() as cur:
+                    cur.execute("INSERT INTO tx_effects VALUES (%s, %s, %s)", (self.job_id, self.executions, mode))
+                    if mode == "stolen":
+                        with psycopg.connect(url, autocommit=True) as other:
+                            other.execute("UPDATE good_jobs SET locked_by_id = %s WHERE id = %s",
+                                          (uuid.uuid4(), self.job_id))
+                    goodjob.current_job().complete_sync(cur)
+                    if mode == "rollback_first" and self.executions == 1:
+                        raise RuntimeError("rolls back the first attempt, its success with it")
+            except goodjob.GoodJobError as exc:
+                ERRORS.append(str(exc))
+                raise
+            # psycopg's connection block commits on a clean exit and rolls back on an exception.
+        LOG.append(("committed", self.job_id, self.executions))
+
+
+@pytest.mark.pgbouncer
+async def test_complete_sync_commits_with_a_def_jobs_psycopg_transaction(
+    start_worker: Any, conn: asyncpg.Connection, gj: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    goodjob.configure(preserve_job_records=True)
+    await _side(conn)
+    await start_worker()
+    caplog.set_level(logging.WARNING, logger="goodjob")
+    job = await CompletesSyncJob.perform_later(gj, "commit")
+    retried = await CompletesSyncJob.perform_later(gj, "rollback_first")
+    row = await wait_for(lambda: _finished(conn, job.id), timeout=15)
+    assert row["state"] == "succeeded" and row["executions_count"] == 1
+    assert await _outcomes(conn, job.id) == ["succeeded"]
+    assert await conn.fetchval("SELECT count(*) FROM tx_effects WHERE job_id = $1", job.id) == 1
+    row = await wait_for(lambda: _finished(conn, retried.id), timeout=15)
+    assert row["state"] == "succeeded" and await _outcomes(conn, retried.id) == ["retried", "succeeded"]
+    attempts = await conn.fetch("SELECT attempt FROM tx_effects WHERE job_id = $1", retried.id)
+    assert [r["attempt"] for r in attempts] == [2]
+    assert "were not recorded" not in caplog.text
+
+
+@pytest.mark.parametrize(("mode", "message"), [
+    ("autocommit", "needs a DB-API cursor inside an open transaction"),
+    ("stolen", "is no longer running under this worker"),
+])
+async def test_complete_sync_refuses_what_it_cannot_make_atomic(
+    mode: str, message: str, start_worker: Any, conn: asyncpg.Connection, gj: str
+) -> None:
+    goodjob.configure(preserve_job_records=True, retry_on_unhandled_error=False)
+    await _side(conn)
+    await start_worker()
+    job = await CompletesSyncJob.perform_later(gj, mode)
+    await wait_for(lambda: ERRORS, timeout=15)
+    assert message in ERRORS[0]
+    if mode == "autocommit":  # refused before writing: the job's own insert committed on its own
+        row = await wait_for(lambda: _finished(conn, job.id), timeout=15)
+        assert row["state"] == "discarded" and "GoodJobError" in row["error"]
+    else:  # the transaction rolled back: none of its writes happened
+        assert await conn.fetchval("SELECT count(*) FROM tx_effects WHERE job_id = $1", job.id) == 0

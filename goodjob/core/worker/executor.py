@@ -14,10 +14,10 @@ import inspect
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from goodjob.core import context, policy, registry, tracing
 from goodjob.core.errors import JobCancelledError, JobTimeoutError, Snooze
@@ -26,8 +26,12 @@ from goodjob.core.types import ClaimedJob, Outcome, OutcomeKind
 
 log = logging.getLogger("goodjob")
 
-# (caller's connection, the attempt's success) -> written in that connection's open transaction.
-Completer = Callable[[Any, Outcome], Awaitable[None]]
+class Completer(Protocol):
+    """Writes an attempt's success inside the caller's open transaction (the recorder)."""
+
+    async def complete_in(self, connection: Any, outcome: Outcome) -> None: ...
+
+    def complete_in_sync(self, cursor: Any, outcome: Outcome) -> None: ...
 
 
 class JobExecutor:
@@ -45,7 +49,7 @@ class JobExecutor:
         completer: Completer | None = None,
     ) -> None:
         # Writes a success inside a job's own transaction (current_job().complete(conn)): the
-        # recorder's complete_in. The executor only hands it the outcome; it never touches a database.
+        # recorder. The executor only hands it the outcome; it never touches a database.
         self.completer = completer
         self.immediate_retries = immediate_retries  # inline mode: retry_on waits are skipped
         self.retry_on_unhandled_error = retry_on_unhandled_error
@@ -91,12 +95,8 @@ class JobExecutor:
         started_at = datetime.now(UTC)
         t0 = time.perf_counter()
         if completer is not None:
-            writer = completer
-
-            async def complete(connection: Any) -> None:
-                await writer(connection, self._outcome(job, OutcomeKind.SUCCEEDED, started_at, t0))
-
-            ctx.completer = complete
+            ctx.completer = completer
+            ctx.success_now = lambda: self._outcome(job, OutcomeKind.SUCCEEDED, started_at, t0)
         cls: type[Any] | None = None
         instance: Any = None
         value: Any = None

@@ -104,7 +104,7 @@ class Worker:
                 retry_on_unhandled_error=cfg.retry_on_unhandled_error,
                 on_thread_error=cfg.on_thread_error,
                 shutting_down=lambda: self.stopping,
-                thread_name=f"goodjob-pool{index}", completer=self.recorder.complete_in,
+                thread_name=f"goodjob-pool{index}", completer=self.recorder,
             )
             self.schedulers.append(
                 Scheduler(

@@ -16,102 +16,26 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from goodjob.core import stats
 from goodjob.core.errors import GoodJobError
 from goodjob.core.features import batches
-from goodjob.core.storage import store, store_stats
+from goodjob.core.storage import dbapi, store, store_stats
 from goodjob.core.storage.db import Connection, Database, Executor, is_connection, is_connection_error
 from goodjob.core.types import Outcome, OutcomeKind
+from goodjob.core.worker.results import (
+    Preserve,
+    execution_columns,
+    keeps_row,
+    result_columns,
+    return_value_columns,
+)
 
 log = logging.getLogger("goodjob")
 
-Preserve = bool | Literal["on_unhandled_error"]
 STATS_EVERY = 1.0  # seconds: the hot path's Performance statistics are written at most this often
-
-
-def keeps_row(outcome: Outcome, preserve: Preserve) -> bool:
-    """Whether a finished job's row stays in the table (the seed's preserve_job_records rules)."""
-    kind = outcome.kind
-    if kind in (OutcomeKind.RETRIED, OutcomeKind.INTERRUPTED, OutcomeKind.THROTTLED, OutcomeKind.SNOOZED):
-        return True  # it runs again: never deleted
-    if kind is OutcomeKind.CANCELLED:
-        return True  # an operator's cancel stays visible (as discarded) until the cleanup removes it
-    if outcome.job.batch_id is not None:
-        return True  # a batch's progress, job list and retry read its rows (core/batches.py)
-    if preserve is True:
-        return True
-    if preserve == "on_unhandled_error":
-        return kind is OutcomeKind.DISCARDED and outcome.unhandled
-    return False
-
-
-_STATE = {
-    OutcomeKind.SUCCEEDED: "succeeded",
-    OutcomeKind.HANDLED: "succeeded",
-    OutcomeKind.DISCARDED: "discarded",
-    OutcomeKind.RETRIED: "queued",
-    OutcomeKind.INTERRUPTED: "queued",
-    OutcomeKind.THROTTLED: "queued",
-    OutcomeKind.SNOOZED: "queued",
-    OutcomeKind.CANCELLED: "discarded",
-}
-
-
-def result_columns(outcomes: Sequence[Outcome]) -> tuple[list[Any], ...]:
-    ids, states, finished, errors, events, scheduled, deltas = [], [], [], [], [], [], []
-    for o in outcomes:
-        state = _STATE[o.kind]
-        ids.append(o.job.id)
-        states.append(state)
-        finished.append(o.finished_at if state in ("succeeded", "discarded") else None)
-        errors.append(_error_text(o))
-        events.append(_event(o))
-        scheduled.append(o.retry_at if state == "queued" else None)
-        # A throttled attempt did not run, a snoozed one asked to be put off: neither counts.
-        deltas.append(-1 if o.kind in (OutcomeKind.THROTTLED, OutcomeKind.SNOOZED) else 0)
-    return ids, states, finished, errors, events, scheduled, deltas
-
-
-def _error_text(o: Outcome) -> str | None:
-    """``good_jobs.error`` as GoodJob writes it, ``'RuntimeError: message'``: the dashboard's error
-    search and anyone reading the row see which exception it was (executions keep both apart)."""
-    if o.kind is OutcomeKind.INTERRUPTED:
-        return f"goodjob.core.errors.InterruptedJobError: {o.error or 'interrupted'}"
-    if o.error_class is None:
-        return o.error
-    return f"{o.error_class}: {o.error}" if o.error else o.error_class
-
-
-def _event(o: Outcome) -> str | None:
-    if o.kind is OutcomeKind.SUCCEEDED:
-        return None
-    if o.kind is OutcomeKind.DISCARDED:
-        return "unhandled" if o.unhandled else "discarded"
-    if o.kind is OutcomeKind.RETRIED:
-        return "unhandled" if o.unhandled else "retried"
-    return str(o.kind)
-
-
-def execution_columns(outcomes: Sequence[Outcome]) -> tuple[list[Any], ...]:
-    cols: tuple[list[Any], ...] = tuple([] for _ in range(12))
-    for o in outcomes:
-        j = o.job
-        values = (
-            j.id, j.executions_count, j.queue_name, j.job_class, j.scheduled_at, o.started_at,
-            o.finished_at, o.duration_ms, str(o.kind), o.error_class, o.error, o.error_backtrace,
-        )
-        for col, value in zip(cols, values, strict=True):
-            col.append(value)
-    return cols
-
-
-def return_value_columns(outcomes: Sequence[Outcome]) -> tuple[list[UUID], list[str]]:
-    """Ids and JSON texts of the outcomes that carry a return value (only jobs that keep one)."""
-    kept = [o for o in outcomes if o.return_value is not None]
-    return [o.job.id for o in kept], [o.return_value for o in kept if o.return_value is not None]
 
 
 class Recorder:
@@ -292,6 +216,10 @@ class Recorder:
                     missing = [o for o in kept if o.job.id not in updated]
                     lost_ids |= {o.job.id for o in missing} if completing else self._lost(missing)
                     kept = [o for o in kept if o.job.id in updated]
+                    # A job that completed in its transaction returned its value only afterwards.
+                    late = [o for o in missing if o.return_value is not None and o.job.id in self._completed]
+                    if late:
+                        await store.record_return_values(conn, *return_value_columns(late))
                 if kept:
                     await store.insert_executions(conn, self.process_id, execution_columns(kept))
                     if any(o.return_value is not None for o in kept):
@@ -334,11 +262,33 @@ class Recorder:
         else:
             written = bool(await store.delete_finished(connection, [job.id], self.process_id))
         if not written:
-            raise GoodJobError(
-                f"job {outcome.job.id} is no longer running under this worker (it was completed already, "
-                f"or another process recovered it): roll back this transaction"
-            )
+            raise _not_ours(outcome)
         self._completed.add(outcome.job.id)
+
+    def complete_in_sync(self, cursor: Any, outcome: Outcome) -> None:
+        """:meth:`complete_in` on a DB-API cursor (psycopg 2 or 3, Django), from a ``def`` job's thread.
+
+        Refused before anything is written: a cursor outside a transaction (it would commit at
+        once) and a batch's job (finishing a batch takes the asyncpg transaction path). The set of
+        completed ids is only added to here, before the job returns, and read on the loop after.
+        """
+        if not _in_transaction(cursor):
+            raise GoodJobError(
+                f"current_job().complete_sync() needs a DB-API cursor inside an open transaction (Django: "
+                f"transaction.atomic(); psycopg: not in autocommit, or conn.transaction()), got {cursor!r}"
+            )
+        job = outcome.job
+        if job.batch_id is not None:
+            raise GoodJobError(f"job {job.id} belongs to batch {job.batch_id}: finishing a batch needs "
+                               f"await current_job().complete(conn) on an asyncpg connection")
+        if keeps_row(outcome, self.preserve):
+            written = dbapi.record_outcomes(cursor, [], self.process_id, result_columns([outcome]),
+                                            datetime.now(UTC), execution_columns([outcome]))
+        else:
+            written = dbapi.delete_finished(cursor, [job.id], self.process_id)
+        if not written:
+            raise _not_ours(outcome)
+        self._completed.add(job.id)
 
     def _lost(self, missing: Sequence[Outcome]) -> set[UUID]:
         """Results whose rows were not this process's any more, except those the job completed itself."""
@@ -434,6 +384,31 @@ class Recorder:
             self._stats_timer.cancel()
             self._stats_timer = None
         await self.flush_stats()
+
+
+def _not_ours(outcome: Outcome) -> GoodJobError:
+    return GoodJobError(
+        f"job {outcome.job.id} is no longer running under this worker (it was completed already, "
+        f"or another process recovered it): roll back this transaction"
+    )
+
+
+def _in_transaction(cursor: Any) -> bool:
+    """Whether a DB-API cursor's statements run inside a transaction that the caller commits.
+
+    Django: inside ``transaction.atomic()``. psycopg 3 and 2: not in autocommit, or inside an
+    explicit transaction block. Another driver's cursor is taken at its word (documented)."""
+    db = getattr(cursor, "db", None)
+    if db is not None and hasattr(db, "in_atomic_block"):  # Django's CursorWrapper
+        return bool(db.in_atomic_block)
+    conn = getattr(cursor, "connection", None)
+    if conn is None or not getattr(conn, "autocommit", False):
+        return True
+    info = getattr(conn, "info", None)
+    if info is not None and hasattr(info, "transaction_status"):  # psycopg 3: IDLE is 0
+        return int(info.transaction_status) != 0
+    status = getattr(conn, "get_transaction_status", None)  # psycopg 2: TRANSACTION_STATUS_IDLE is 0
+    return status is None or int(status()) != 0
 
 
 def _stat_rows(

@@ -49,7 +49,8 @@ from goodjob.core.storage import store
 from goodjob.core.storage.db import Database, is_connection_error
 from goodjob.core.types import ClaimedJob, Outcome
 from goodjob.core.worker.executor import JobExecutor
-from goodjob.core.worker.recorder import Recorder, keeps_row
+from goodjob.core.worker.recorder import Recorder
+from goodjob.core.worker.results import keeps_row
 
 log = logging.getLogger("goodjob")
 AHEAD_ROUNDS = 4  # at most this many rounds of a pool's slots claimed ahead (see _ahead_limit)

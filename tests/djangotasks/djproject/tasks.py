@@ -98,3 +98,22 @@ def batch_done(batch_id: str, event: str) -> str:
     """A batch callback: goodjob performs it with the batch id and the event name."""
     effect(f"{event}:{batch_id}")
     return event
+
+
+@task()
+def pay(marker: str) -> str:
+    """Its write and its success commit together: goodjob.current_job().complete_sync(cursor)."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        effect(f"paid:{marker}")
+        with connection.cursor() as cursor:
+            goodjob.current_job().complete_sync(cursor)
+    return f"paid:{marker}"
+
+
+@task()
+def pay_outside_atomic(marker: str) -> None:
+    effect(f"unpaid:{marker}")
+    with connection.cursor() as cursor:
+        goodjob.current_job().complete_sync(cursor)  # refused: Django autocommits outside atomic()
