@@ -84,6 +84,19 @@ class CompletesJob(goodjob.Job):
             raise
 
 
+async def _worker(start_worker: Any, conn: asyncpg.Connection, **config: Any) -> None:
+    goodjob.configure(preserve_job_records=True, **config)
+    await _side(conn)
+    await start_worker()
+
+
+async def _first_error(job_class: Any, gj: str, mode: str) -> Any:
+    """Enqueue a job of ``mode`` and wait for the GoodJobError its complete() call raised."""
+    job = await job_class.perform_later(gj, mode)
+    await wait_for(lambda: ERRORS, timeout=15)
+    return job
+
+
 async def _finished(conn: asyncpg.Connection, job_id: uuid.UUID) -> asyncpg.Record | None:
     row = await conn.fetchrow("SELECT * FROM good_jobs WHERE id = $1", job_id)
     return row if row is not None and row["state"] in ("succeeded", "discarded") else None
@@ -98,9 +111,7 @@ async def _outcomes(conn: asyncpg.Connection, job_id: uuid.UUID) -> list[str]:
 async def test_the_success_commits_with_the_jobs_writes(
     start_worker: Any, conn: asyncpg.Connection, gj: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    goodjob.configure(preserve_job_records=True)
-    await _side(conn)
-    await start_worker()
+    await _worker(start_worker, conn)
     caplog.set_level(logging.WARNING, logger="goodjob")
     job = await CompletesJob.perform_later(gj, "commit")
     row = await wait_for(lambda: _finished(conn, job.id), timeout=15)
@@ -116,9 +127,7 @@ async def test_the_success_commits_with_the_jobs_writes(
 async def test_a_rollback_takes_the_success_back_and_the_real_outcome_is_recorded(
     start_worker: Any, conn: asyncpg.Connection, gj: str
 ) -> None:
-    goodjob.configure(preserve_job_records=True)
-    await _side(conn)
-    await start_worker()
+    await _worker(start_worker, conn)
     job = await CompletesJob.perform_later(gj, "rollback_first")
     row = await wait_for(lambda: _finished(conn, job.id), timeout=15)
     assert row["state"] == "succeeded" and row["executions_count"] == 2
@@ -130,9 +139,7 @@ async def test_a_rollback_takes_the_success_back_and_the_real_outcome_is_recorde
 async def test_an_error_after_the_commit_leaves_the_job_succeeded(
     start_worker: Any, conn: asyncpg.Connection, gj: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    goodjob.configure(preserve_job_records=True)
-    await _side(conn)
-    await start_worker()
+    await _worker(start_worker, conn)
     caplog.set_level(logging.WARNING, logger="goodjob")
     job = await CompletesJob.perform_later(gj, "raise_after")
     row = await wait_for(lambda: _finished(conn, job.id), timeout=15)
@@ -160,11 +167,8 @@ async def test_without_preserved_records_the_row_is_deleted_in_the_transaction(
 async def test_a_row_recovered_by_another_process_makes_complete_raise(
     start_worker: Any, conn: asyncpg.Connection, gj: str
 ) -> None:
-    goodjob.configure(preserve_job_records=True)
-    await _side(conn)
-    await start_worker()
-    job = await CompletesJob.perform_later(gj, "stolen")
-    await wait_for(lambda: ERRORS, timeout=15)
+    await _worker(start_worker, conn)
+    job = await _first_error(CompletesJob, gj, "stolen")
     assert f"job {job.id} is no longer running under this worker" in ERRORS[0]
     # The caller's transaction rolled back: none of its writes happened.
     assert await conn.fetchval("SELECT count(*) FROM tx_effects WHERE job_id = $1", job.id) == 0
@@ -180,11 +184,8 @@ async def test_a_row_recovered_by_another_process_makes_complete_raise(
 async def test_misuse_is_a_clear_error(
     mode: str, message: str, start_worker: Any, conn: asyncpg.Connection, gj: str
 ) -> None:
-    goodjob.configure(preserve_job_records=True, retry_on_unhandled_error=False)
-    await _side(conn)
-    await start_worker()
-    job = await CompletesJob.perform_later(gj, mode)
-    await wait_for(lambda: ERRORS, timeout=15)
+    await _worker(start_worker, conn, retry_on_unhandled_error=False)
+    job = await _first_error(CompletesJob, gj, mode)
     assert message in ERRORS[0]
     row = await wait_for(lambda: _finished(conn, job.id), timeout=15)
     # "twice": the second complete() raised inside the transaction, so it rolled back (the first
@@ -212,9 +213,7 @@ async def test_inline_mode_completes_in_the_callers_transaction(conn: asyncpg.Co
 async def test_a_batch_job_completing_in_its_transaction_finishes_its_batch(
     start_worker: Any, conn: asyncpg.Connection, gj: str
 ) -> None:
-    goodjob.configure(preserve_job_records=True)
-    await _side(conn)
-    await start_worker()
+    await _worker(start_worker, conn)
     async with goodjob.Batch(description="tx") as batch:
         job = await CompletesJob.perform_later(gj, "commit")
         plain = await CompletesJob.perform_later(gj, "rollback_first")
@@ -263,9 +262,7 @@ class CompletesSyncJob(goodjob.Job):
 async def test_complete_sync_commits_with_a_def_jobs_psycopg_transaction(
     start_worker: Any, conn: asyncpg.Connection, gj: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    goodjob.configure(preserve_job_records=True)
-    await _side(conn)
-    await start_worker()
+    await _worker(start_worker, conn)
     caplog.set_level(logging.WARNING, logger="goodjob")
     job = await CompletesSyncJob.perform_later(gj, "commit")
     retried = await CompletesSyncJob.perform_later(gj, "rollback_first")
@@ -287,11 +284,8 @@ async def test_complete_sync_commits_with_a_def_jobs_psycopg_transaction(
 async def test_complete_sync_refuses_what_it_cannot_make_atomic(
     mode: str, message: str, start_worker: Any, conn: asyncpg.Connection, gj: str
 ) -> None:
-    goodjob.configure(preserve_job_records=True, retry_on_unhandled_error=False)
-    await _side(conn)
-    await start_worker()
-    job = await CompletesSyncJob.perform_later(gj, mode)
-    await wait_for(lambda: ERRORS, timeout=15)
+    await _worker(start_worker, conn, retry_on_unhandled_error=False)
+    job = await _first_error(CompletesSyncJob, gj, mode)
     assert message in ERRORS[0]
     if mode == "autocommit":  # refused before writing: the job's own insert committed on its own
         row = await wait_for(lambda: _finished(conn, job.id), timeout=15)
