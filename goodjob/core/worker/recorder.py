@@ -181,9 +181,9 @@ class Recorder:
         """Write these outcomes now, in one transaction (a savepoint inside a caller's one).
 
         Returns the ids whose rows were no longer this process's (nothing was written for them).
-        ``completing`` (complete_in): a job's success inside its own transaction: no statistics
-        (counted once, when the job's result comes, and not under the caller's locks), no
-        after-record hook, no warning for a row that is gone (the caller is told instead).
+        ``completing`` (complete_in, for a batch's job): a job's success inside its own transaction:
+        no savepoint, no statistics (counted once, when the job's result comes, and not under the
+        caller's locks), no after-record hook, no warning for a lost row (the caller is told).
         """
         kept = [o for o in outcomes if keeps_row(o, self.preserve)]
         gone = [o.job.id for o in outcomes if not keeps_row(o, self.preserve)]
@@ -205,9 +205,7 @@ class Recorder:
             return lost_ids
         async with self._transaction(connection, savepoint=not completing) as conn:
             if gone:
-                deleted = set(await store.delete_finished(conn, gone, self.process_id))
-                if completing:
-                    lost_ids.update(i for i in gone if i not in deleted)
+                await store.delete_finished(conn, gone, self.process_id)
             if kept:
                 updated = set(
                     await store.record_results(conn, result_columns(kept), now, self.process_id)
@@ -261,9 +259,7 @@ class Recorder:
             ))
         else:
             written = bool(await store.delete_finished(connection, [job.id], self.process_id))
-        if not written:
-            raise _not_ours(outcome)
-        self._completed.add(outcome.job.id)
+        self._completed_or_raise(outcome, written)
 
     def complete_in_sync(self, cursor: Any, outcome: Outcome) -> None:
         """:meth:`complete_in` on a DB-API cursor (psycopg 2 or 3, Django), from a ``def`` job's thread.
@@ -282,13 +278,20 @@ class Recorder:
             raise GoodJobError(f"job {job.id} belongs to batch {job.batch_id}: finishing a batch needs "
                                f"await current_job().complete(conn) on an asyncpg connection")
         if keeps_row(outcome, self.preserve):
-            written = dbapi.record_outcomes(cursor, [], self.process_id, result_columns([outcome]),
-                                            datetime.now(UTC), execution_columns([outcome]))
+            written = bool(dbapi.record_outcomes(cursor, [], self.process_id, result_columns([outcome]),
+                                                 datetime.now(UTC), execution_columns([outcome])))
         else:
-            written = dbapi.delete_finished(cursor, [job.id], self.process_id)
+            written = bool(dbapi.delete_finished(cursor, [job.id], self.process_id))
+        self._completed_or_raise(outcome, written)
+
+    def _completed_or_raise(self, outcome: Outcome, written: bool) -> None:
+        """After a completion's statement: remember it, or tell the caller to roll back."""
         if not written:
-            raise _not_ours(outcome)
-        self._completed.add(job.id)
+            raise GoodJobError(
+                f"job {outcome.job.id} is no longer running under this worker (it was completed already, "
+                f"or another process recovered it): roll back this transaction"
+            )
+        self._completed.add(outcome.job.id)
 
     def _lost(self, missing: Sequence[Outcome]) -> set[UUID]:
         """Results whose rows were not this process's any more, except those the job completed itself."""
@@ -384,13 +387,6 @@ class Recorder:
             self._stats_timer.cancel()
             self._stats_timer = None
         await self.flush_stats()
-
-
-def _not_ours(outcome: Outcome) -> GoodJobError:
-    return GoodJobError(
-        f"job {outcome.job.id} is no longer running under this worker (it was completed already, "
-        f"or another process recovered it): roll back this transaction"
-    )
 
 
 def _in_transaction(cursor: Any) -> bool:
