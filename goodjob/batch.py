@@ -133,7 +133,8 @@ class Batch:
         pending = [p for item in jobs for p in (item if isinstance(item, Iterable) else (item,))]
         for p in pending:
             p.request.batch_id = self.id
-            p.job.batch_id = self.id
+            if p.built:  # a job not built yet takes the id from its request when it is
+                p.job.batch_id = self.id
         return await perform_all_later(pending, connection=self._connection)
 
     def add_sync(self, *jobs: Any) -> list[Enqueued]:

@@ -248,6 +248,9 @@ def _checked_options(cls: type[Job], options: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
+#: What ConfiguredJob._defaults works out once: queue, priority, labels, meta, wait, wait_until, plain.
+_Defaults = tuple[str, int, tuple[str, ...], dict[str, Any] | None, Any, Any, bool]
+
 #: Per job class: an async perform and none of the perform callbacks overridden (the base class's
 #: are no-ops), so the worker awaits perform directly.
 _PLAIN_CALLBACKS: dict[type[Any], bool] = {}
@@ -272,11 +275,11 @@ class ConfiguredJob:
         check.scheduled_at(merged.get("wait"), merged.get("wait_until"))
         return ConfiguredJob(self.cls, merged)
 
-    def _defaults(self) -> tuple[str, int, tuple[str, ...], dict[str, Any] | None, Any, Any]:
+    def _defaults(self) -> _Defaults:
         """What every job built from this ConfiguredJob shares, checked and worked out once (bulk
-        enqueue builds thousands from one): queue, priority, labels, meta, wait, wait_until."""
-        cached: tuple[str, int, tuple[str, ...], dict[str, Any] | None, Any, Any] | None
-        cached = self.__dict__.get("_cached_defaults")
+        enqueue builds thousands from one): queue, priority, labels, meta, wait, wait_until, and
+        whether the class is plain (see :meth:`new`)."""
+        cached: _Defaults | None = self.__dict__.get("_cached_defaults")
         if cached is None:
             cls, o = self.cls, self.options
             name = cls.__name__
@@ -286,6 +289,12 @@ class ConfiguredJob:
             wait, wait_until = o.get("wait"), o.get("wait_until")
             if wait is not None or wait_until is not None:
                 check.scheduled_at(wait, wait_until)  # validate once, here
+            plain = (
+                cls.__init__ is Job.__init__ and cls.concurrency is None
+                and cls.before_enqueue is EnqueueHooks.before_enqueue
+                and cls.after_enqueue is EnqueueHooks.after_enqueue
+                and cls.around_enqueue is EnqueueHooks.around_enqueue
+            )
             cached = (
                 check.queue_name(o.get("queue") or cls.queue_name, f"{name}.queue_name"),
                 check.priority(o["priority"] if "priority" in o else cls.priority, f"{name}.priority"),
@@ -293,30 +302,43 @@ class ConfiguredJob:
                 {"timeout": timeout} if timeout is not None else None,
                 wait,
                 wait_until,
+                plain,
             )
             object.__setattr__(self, "_cached_defaults", cached)
         return cached
 
     def new(self, *args: Any, **kwargs: Any) -> PendingJob:
+        """The job's request, and its instance unless the class is plain: no enqueue callbacks, no
+        concurrency rules, ``Job``'s own ``__init__``. Nothing then needs the instance before the
+        job is performed (the worker builds its own), so it is made only if asked for
+        (``PendingJob.job``): half of the per-job work of a bulk enqueue."""
         cls = self.cls
-        job = cls(*args, **kwargs)
-        queue_name, priority, labels, meta, wait, wait_until = self._defaults()
+        queue_name, priority, labels, meta, wait, wait_until, plain = self._defaults()
         req = JobRequest(
-            job_class=cls.job_name, args=args, kwargs=kwargs, queue_name=queue_name, priority=priority,
-            scheduled_at=wait_until if wait is None else check.scheduled_at(wait, wait_until),
-            labels=labels, meta=dict(meta) if meta is not None else None,
+            cls.job_name, args, kwargs, queue_name, priority,
+            wait_until if wait is None else check.scheduled_at(wait, wait_until),
+            None, labels, None, None, None, dict(meta) if meta is not None else None,
         )
         if (around := scope.current()) is not None:  # inside a Batch block, or a cron occurrence
             req.batch_id, req.cron_key, req.cron_at = around.batch_id, around.cron_key, around.cron_at
-            job.batch_id = around.batch_id
-        job.job_id = req.id
-        job.scheduled_at = req.scheduled_at
-        d = job.__dict__
-        d["queue_name"] = queue_name
-        d["priority"] = priority
+        connection = self.options.get("connection") if self.options else None
+        if plain:
+            return PendingJob(None, req, connection, self)
+        job = self.instance(req)
         if cls.concurrency is not None:
             req.concurrency_key, req.concurrency = resolve_concurrency(cls, job)  # once, at enqueue
-        return PendingJob(job, req, self.options.get("connection") if self.options else None)
+        return PendingJob(job, req, connection)
+
+    def instance(self, request: JobRequest) -> Job:
+        """The job object ``request`` describes, as its enqueue callbacks and concurrency rules see it."""
+        job = self.cls(*request.args, **request.kwargs)
+        job.job_id = request.id
+        job.scheduled_at = request.scheduled_at
+        job.batch_id = request.batch_id
+        d = job.__dict__
+        d["queue_name"] = request.queue_name
+        d["priority"] = request.priority
+        return job
 
     async def perform_later(self, *args: Any, **kwargs: Any) -> Enqueued:
         """Enqueue the job; returns a falsy :class:`Enqueued` if a callback refused it."""

@@ -8,8 +8,8 @@ lets ``job.py`` import ``batch.py`` without ``batch.py`` importing ``job.py`` ba
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from goodjob.core import events
 from goodjob.core.enqueue import JobRequest
@@ -17,7 +17,7 @@ from goodjob.core.runtime import get_runtime, maybe_await
 from goodjob.core.storage.db import Executor
 from goodjob.core.types import Enqueued
 
-__all__ = ["EnqueueAborted", "EnqueueHooks", "PendingJob", "enqueue_one", "perform_all_later",
+__all__ = ["EnqueueAborted", "EnqueueHooks", "JobSource", "PendingJob", "enqueue_one", "perform_all_later",
            "perform_all_later_sync", "refused"]
 
 
@@ -39,21 +39,57 @@ class EnqueueHooks:
         return await call_next()
 
 
-@dataclass(slots=True)
+class JobSource(Protocol):
+    """What builds a pending job's instance when something asks for it (``ConfiguredJob``)."""
+
+    def instance(self, request: JobRequest) -> EnqueueHooks: ...
+
+
 class PendingJob:
     """A job built but not saved yet (for bulk enqueue).
 
-    A plain slots class: a frozen dataclass sets each field through ``object.__setattr__``, and
-    bulk enqueue builds one per job (it was a tenth of ``job.new()``).
+    The job's instance is made only when something needs it: a class without enqueue callbacks,
+    concurrency rules or an ``__init__`` of its own goes to the database from its request alone
+    (``source`` makes the instance on first use of :attr:`job`). Bulk enqueue builds one of these
+    per job, and the instance (its object, ``__dict__`` and copied kwargs) was half of ``job.new()``.
     """
 
-    job: EnqueueHooks
-    request: JobRequest
-    connection: Executor | None = None
+    __slots__ = ("_job", "_source", "connection", "request")
+
+    def __init__(
+        self, job: EnqueueHooks | None, request: JobRequest, connection: Executor | None = None,
+        source: JobSource | None = None,
+    ) -> None:
+        if job is None and source is None:
+            raise TypeError("PendingJob needs a job or a source to build it from")
+        self._job = job
+        self._source = source
+        self.request = request
+        self.connection = connection
+
+    @property
+    def job(self) -> EnqueueHooks:
+        job = self._job
+        if job is None:
+            assert self._source is not None
+            job = self._job = self._source.instance(self.request)
+        return job
+
+    @property
+    def built(self) -> bool:
+        """Whether the instance exists (a deferred one takes its batch id from the request)."""
+        return self._job is not None
+
+    def __repr__(self) -> str:
+        r = self.request
+        return f"<PendingJob {r.job_class} id={r.id} queue={r.queue_name!r}>"
 
 
 async def enqueue_one(pending: PendingJob) -> Enqueued:
-    job, req = pending.job, pending.request
+    req = pending.request
+    if pending._job is None:  # no callbacks (see PendingJob): straight to the database
+        return await get_runtime().enqueue(req, pending.connection)
+    job = pending._job
     hooks = type(job)
     if hooks.before_enqueue is not EnqueueHooks.before_enqueue:
         try:
@@ -88,12 +124,18 @@ async def perform_all_later(jobs: Iterable[PendingJob], *, connection: Executor 
     pendings = list(jobs)
     accepted: list[PendingJob] = []
     refusals: dict[int, Enqueued] = {}  # position in ``pendings`` -> the refusal
+    built = False  # any instance, so after_enqueue may need calling
     for i, pending in enumerate(pendings):
-        if type(pending.job).before_enqueue is EnqueueHooks.before_enqueue:
-            accepted.append(pending)  # the common case: no callback to run
+        job = pending._job
+        if job is None:
+            accepted.append(pending)  # the common case: no instance, so no callback to run
+            continue
+        built = True
+        if type(job).before_enqueue is EnqueueHooks.before_enqueue:
+            accepted.append(pending)
             continue
         try:
-            ok = await maybe_await(pending.job.before_enqueue()) is not False
+            ok = await maybe_await(job.before_enqueue()) is not False
         except EnqueueAborted as exc:
             refusals[i] = refused(pending.request, str(exc) or "before_enqueue refused it")
             continue
@@ -102,9 +144,10 @@ async def perform_all_later(jobs: Iterable[PendingJob], *, connection: Executor 
         else:
             refusals[i] = refused(pending.request, "before_enqueue refused it")
     enqueued = await get_runtime().enqueue_many([p.request for p in accepted], connection)
-    for pending, result in zip(accepted, enqueued, strict=True):
-        if result and type(pending.job).after_enqueue is not EnqueueHooks.after_enqueue:
-            await maybe_await(pending.job.after_enqueue())
+    for pending, result in zip(accepted, enqueued, strict=True) if built else ():
+        job = pending._job
+        if result and job is not None and type(job).after_enqueue is not EnqueueHooks.after_enqueue:
+            await maybe_await(job.after_enqueue())
     if not refusals:
         return enqueued  # the common case: every job was accepted, in the caller's order
     results = iter(enqueued)

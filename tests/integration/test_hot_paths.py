@@ -131,6 +131,74 @@ async def test_uniform_bulk_insert_keeps_every_column(gj: str, conn: asyncpg.Con
         await listener.close()
 
 
+async def test_a_bulk_enqueue_too_large_for_one_json_value_takes_the_general_statement(
+    conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import goodjob.core.enqueue as enqueue
+
+    statements: list[str] = []
+    original = store.insert_jobs
+    monkeypatch.setattr(enqueue, "_UNIFORM_MAX_CHARS", 500)  # Postgres caps one jsonb value at 256 MB
+    monkeypatch.setattr(store, "insert_jobs", lambda *a: statements.append("general") or original(*a))
+    configured = AsyncRecordJob.set(queue="big")
+    results = await goodjob.perform_all_later([configured.new("x" * 40, i) for i in range(20)])
+    assert statements == ["general"] and all(results)
+    rows = await conn.fetch("SELECT id, serialized_params FROM good_jobs WHERE queue_name = 'big'")
+    assert {r["id"]: json.loads(r["serialized_params"])["args"][1] for r in rows} == {
+        r.id: i for i, r in enumerate(results)
+    }
+    statements.clear()
+    await goodjob.perform_all_later([configured.new("small")])
+    assert statements == []  # under the cap: the uniform statement
+
+
+class OwnInitJob(goodjob.Job):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def perform(self, name: str) -> None:
+        DONE.append(len(name))
+
+
+class RefusingJob(goodjob.Job):
+    def before_enqueue(self) -> bool:
+        return self.arguments[0] != "no"
+
+    def perform(self, word: str) -> None:
+        pass
+
+
+async def test_a_plain_jobs_instance_is_made_only_when_asked_for(conn: asyncpg.Connection) -> None:
+    pending = RecordJob.set(queue="lazy", priority=3).new(1, k=2)
+    assert not pending.built  # no callbacks, rules or __init__: the request alone goes to the database
+    job = pending.job
+    assert pending.built and pending.job is job
+    assert (job.job_id, job.arguments, job.kwargs) == (pending.request.id, (1,), {"k": 2})
+    assert (job.queue_name, job.priority, job.batch_id) == ("lazy", 3, None)
+    # a class with its own __init__ or an enqueue callback is built at once: its errors and refusals
+    # happen where they did
+    assert OwnInitJob.new("x").built and RefusingJob.new("ok").built
+    with pytest.raises(TypeError):
+        OwnInitJob.new()
+    results = await goodjob.perform_all_later([RecordJob.new(7), RefusingJob.new("no"), RecordJob.new(8)])
+    assert [bool(r) for r in results] == [True, False, True]
+    assert await conn.fetchval("SELECT count(*) FROM good_jobs") == 2
+
+
+async def test_a_deferred_job_added_to_a_batch_carries_its_id(conn: asyncpg.Connection) -> None:
+    batch = goodjob.Batch()
+    pending = RecordJob.new(1)
+    await batch.add(pending)
+    assert not pending.built and pending.job.batch_id == batch.id
+    inside: list[goodjob.PendingJob] = []
+    async with goodjob.Batch() as other:
+        inside.append(RecordJob.new(2))
+    assert inside[0].job.batch_id == other.id  # from the Batch block, through the request
+    rows = await conn.fetch("SELECT batch_id FROM good_jobs")
+    assert [r["batch_id"] for r in rows] == [batch.id]
+
+
 async def test_mixed_bulk_insert_still_takes_the_general_path(conn: asyncpg.Connection) -> None:
     jobs = [RecordJob.set(labels=["x"]).new(1), RecordJob.new(2), RecordJob.set(queue="b").new(3)]
     results = await goodjob.perform_all_later(jobs)

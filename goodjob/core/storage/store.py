@@ -55,12 +55,13 @@ async def insert_jobs(
 
 
 async def insert_jobs_uniform(
-    ex: Executor, ids: list[UUID], params: Sequence[str], queue_name: str, priority: int, job_class: str,
+    ex: Executor, ids: list[UUID], params_array: str, queue_name: str, priority: int, job_class: str,
     scheduled_at: datetime, notification: str, now: datetime,
 ) -> None:
-    """Bulk insert of jobs that differ only in id and arguments (see ``insert_jobs_uniform``)."""
+    """Bulk insert of jobs that differ only in id and arguments (see ``insert_jobs_uniform``);
+    ``params_array``: the jobs' serialized params as one JSON array, in the order of ``ids``."""
     await ex.execute(
-        sql("insert_jobs_uniform"), ids, params, queue_name, priority, job_class, scheduled_at, notification, now,
+        sql("insert_jobs_uniform"), ids, params_array, queue_name, priority, job_class, scheduled_at, notification, now,
         queue_channel(queue_name),
     )
 

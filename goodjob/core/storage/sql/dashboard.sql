@@ -85,61 +85,106 @@ ORDER BY CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_
 LIMIT $9 OFFSET $17;
 
 -- name: dashboard_all_jobs_desc
--- The "all" tab merges one (state, created_at, id) index scan per state, each stopping at the limit,
--- instead of needing an index over every row on the hot path. The parameters are those of
+-- The "all" tab merges one read per state, each stopping at the limit, instead of needing an index
+-- over every row on the hot path: waiting rows from good_jobs_queued_created, the others from
+-- good_jobs_state_created (which holds no waiting row). Each branch names its state as a constant,
+-- so that the planner can prove which partial index serves it. The parameters are those of
 -- dashboard_jobs_desc without the tab and the time ($1, $2), renumbered.
-SELECT j.*, j.created_at AS sort_at
-FROM unnest(ARRAY['queued', 'running', 'succeeded', 'discarded']) AS s(state)
-CROSS JOIN LATERAL (
-    SELECT id, queue_name, priority, job_class, state, scheduled_at, performed_at, finished_at,
-           left(error, 300) AS error, error_event, executions_count, created_at,
-           left(serialized_params::text, 300) AS params, left((serialized_params -> 'args')::text, 400) AS args_json,
-           left((serialized_params -> 'kwargs')::text, 400) AS kwargs_json, labels, cron_key, batch_id, locked_by_id
-    FROM good_jobs
-    WHERE state = s.state
-      AND ($1::text IS NULL OR queue_name = $1)
-      AND ($2::text IS NULL OR job_class = $2)
-      AND ($3::uuid IS NULL OR id = $3)
-      AND ($4::text IS NULL OR serialized_params::text ILIKE $4 OR error ILIKE $4 OR id::text ILIKE $4)
-      AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6::uuid))
-      AND ($8::timestamptz IS NULL OR created_at <= $8)
-      AND ($9::text IS NULL OR labels @> ARRAY[$9::text])
-      AND ($10::text IS NULL OR cron_key = $10)
-      AND ($11::uuid IS NULL OR batch_id = $11)
-      AND ($12::uuid IS NULL OR locked_by_id = $12)
-      AND ($13::timestamptz IS NULL OR (created_at >= $13 AND (created_at, id) >= ($13, $14::uuid)))
-    ORDER BY created_at DESC, id DESC
-    LIMIT $7::int + $15::int
+SELECT j.*, j.created_at AS sort_at FROM (
+    (
+    -- include: dashboard_all_columns
+    WHERE state = 'queued'
+    -- include: dashboard_all_filters_desc
+    )
+    UNION ALL
+    (
+    -- include: dashboard_all_columns
+    WHERE state = 'running'
+    -- include: dashboard_all_filters_desc
+    )
+    UNION ALL
+    (
+    -- include: dashboard_all_columns
+    WHERE state = 'succeeded'
+    -- include: dashboard_all_filters_desc
+    )
+    UNION ALL
+    (
+    -- include: dashboard_all_columns
+    WHERE state = 'discarded'
+    -- include: dashboard_all_filters_desc
+    )
 ) AS j
 ORDER BY j.created_at DESC, j.id DESC
 LIMIT $7 OFFSET $15;
 
 -- name: dashboard_all_jobs_asc
-SELECT j.*, j.created_at AS sort_at
-FROM unnest(ARRAY['queued', 'running', 'succeeded', 'discarded']) AS s(state)
-CROSS JOIN LATERAL (
-    SELECT id, queue_name, priority, job_class, state, scheduled_at, performed_at, finished_at,
-           left(error, 300) AS error, error_event, executions_count, created_at,
-           left(serialized_params::text, 300) AS params, left((serialized_params -> 'args')::text, 400) AS args_json,
-           left((serialized_params -> 'kwargs')::text, 400) AS kwargs_json, labels, cron_key, batch_id, locked_by_id
-    FROM good_jobs
-    WHERE state = s.state
-      AND ($1::text IS NULL OR queue_name = $1)
-      AND ($2::text IS NULL OR job_class = $2)
-      AND ($3::uuid IS NULL OR id = $3)
-      AND ($4::text IS NULL OR serialized_params::text ILIKE $4 OR error ILIKE $4 OR id::text ILIKE $4)
-      AND ($5::timestamptz IS NULL OR (created_at, id) > ($5, $6::uuid))
-      AND ($8::timestamptz IS NULL OR created_at <= $8)
-      AND ($9::text IS NULL OR labels @> ARRAY[$9::text])
-      AND ($10::text IS NULL OR cron_key = $10)
-      AND ($11::uuid IS NULL OR batch_id = $11)
-      AND ($12::uuid IS NULL OR locked_by_id = $12)
-      AND ($13::timestamptz IS NULL OR (created_at <= $13 AND (created_at, id) <= ($13, $14::uuid)))
-    ORDER BY created_at, id
-    LIMIT $7::int + $15::int
+SELECT j.*, j.created_at AS sort_at FROM (
+    (
+    -- include: dashboard_all_columns
+    WHERE state = 'queued'
+    -- include: dashboard_all_filters_asc
+    )
+    UNION ALL
+    (
+    -- include: dashboard_all_columns
+    WHERE state = 'running'
+    -- include: dashboard_all_filters_asc
+    )
+    UNION ALL
+    (
+    -- include: dashboard_all_columns
+    WHERE state = 'succeeded'
+    -- include: dashboard_all_filters_asc
+    )
+    UNION ALL
+    (
+    -- include: dashboard_all_columns
+    WHERE state = 'discarded'
+    -- include: dashboard_all_filters_asc
+    )
 ) AS j
 ORDER BY j.created_at, j.id
 LIMIT $7 OFFSET $15;
+
+-- name: dashboard_all_columns
+-- What the "all" tab's branches select (dashboard_all_jobs_desc, _asc).
+SELECT id, queue_name, priority, job_class, state, scheduled_at, performed_at, finished_at,
+       left(error, 300) AS error, error_event, executions_count, created_at,
+       left(serialized_params::text, 300) AS params, left((serialized_params -> 'args')::text, 400) AS args_json,
+       left((serialized_params -> 'kwargs')::text, 400) AS kwargs_json, labels, cron_key, batch_id, locked_by_id
+FROM good_jobs;
+
+-- name: dashboard_all_filters_desc
+-- The filters, order and limit of each branch of dashboard_all_jobs_desc.
+  AND ($1::text IS NULL OR queue_name = $1)
+  AND ($2::text IS NULL OR job_class = $2)
+  AND ($3::uuid IS NULL OR id = $3)
+  AND ($4::text IS NULL OR serialized_params::text ILIKE $4 OR error ILIKE $4 OR id::text ILIKE $4)
+  AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6::uuid))
+  AND ($8::timestamptz IS NULL OR created_at <= $8)
+  AND ($9::text IS NULL OR labels @> ARRAY[$9::text])
+  AND ($10::text IS NULL OR cron_key = $10)
+  AND ($11::uuid IS NULL OR batch_id = $11)
+  AND ($12::uuid IS NULL OR locked_by_id = $12)
+  AND ($13::timestamptz IS NULL OR (created_at >= $13 AND (created_at, id) >= ($13, $14::uuid)))
+ORDER BY created_at DESC, id DESC
+LIMIT $7::int + $15::int;
+
+-- name: dashboard_all_filters_asc
+  AND ($1::text IS NULL OR queue_name = $1)
+  AND ($2::text IS NULL OR job_class = $2)
+  AND ($3::uuid IS NULL OR id = $3)
+  AND ($4::text IS NULL OR serialized_params::text ILIKE $4 OR error ILIKE $4 OR id::text ILIKE $4)
+  AND ($5::timestamptz IS NULL OR (created_at, id) > ($5, $6::uuid))
+  AND ($8::timestamptz IS NULL OR created_at <= $8)
+  AND ($9::text IS NULL OR labels @> ARRAY[$9::text])
+  AND ($10::text IS NULL OR cron_key = $10)
+  AND ($11::uuid IS NULL OR batch_id = $11)
+  AND ($12::uuid IS NULL OR locked_by_id = $12)
+  AND ($13::timestamptz IS NULL OR (created_at <= $13 AND (created_at, id) <= ($13, $14::uuid)))
+ORDER BY created_at, id
+LIMIT $7::int + $15::int;
 
 -- name: dashboard_search_bound_desc
 -- Where a bounded text search of a tab ($1) stops: the ($12 + 1)-th row in list order after the
@@ -185,9 +230,10 @@ ORDER BY CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_
 OFFSET $12 LIMIT 1;
 
 -- name: dashboard_all_search_bound_desc
--- The same for the "all" tab: one window shared by the four states. The four (state, created_at, id)
--- index ranges are merged in list order (a Merge Append) and the read stops at the ($10 + 1)-th
--- entry, so finding the bound reads $10 + 1 index entries in all, not that many per state.
+-- The same for the "all" tab: one window shared by the four states. The states' (created_at, id)
+-- orders (as dashboard_all_jobs_desc reads them) are merged in list order (a Merge Append) and the
+-- read stops at the ($10 + 1)-th entry, so finding the bound reads $10 + 1 index entries in all, not
+-- that many per state.
 -- Parameters: those of dashboard_all_jobs_desc without the search, the page size and the stop.
 SELECT created_at AS sort_at, id FROM (
     (SELECT created_at, id FROM good_jobs

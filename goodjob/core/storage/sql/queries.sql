@@ -38,13 +38,16 @@ CROSS JOIN LATERAL pg_notify('good_job', n.payload) AS shared CROSS JOIN LATERAL
 -- name: insert_jobs_uniform
 -- Bulk enqueue of jobs that share queue, priority, class and time and carry no concurrency key,
 -- labels or batch (what one `job.set(...).new(...)` per element builds): those columns go once, as
--- scalars, and only ids and arguments as arrays. Encoding one array element per job and column
--- was a fifth of the client's time in a bulk enqueue. $7: the NOTIFY payload, $9: the queue's channel.
+-- scalars, the ids as an array and the arguments as one JSON array ($2), paired by position.
+-- Encoding one array element per job and column was a fifth of the client's time in a bulk
+-- enqueue, and each text element is type-checked by the driver (a third of the rest): one JSON
+-- text is built by a join and parsed by Postgres in one pass. $7: the NOTIFY payload, $9: the
+-- queue's channel.
 WITH ins AS (
     INSERT INTO good_jobs (id, queue_name, priority, job_class, serialized_params, scheduled_at,
                            created_at, updated_at)
-    SELECT u.id, $3, $4, $5, u.params::jsonb, $6, $8, $8
-    FROM unnest($1::uuid[], $2::text[]) AS u(id, params)
+    SELECT u.id, $3, $4, $5, u.params, $6, $8, $8
+    FROM ROWS FROM (unnest($1::uuid[]), jsonb_array_elements($2::jsonb)) AS u(id, params)
 )
 SELECT pg_notify('good_job', $7), pg_notify($9, $7);
 
