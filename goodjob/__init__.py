@@ -34,13 +34,12 @@ from goodjob.core.retry import exponentially_longer, polynomially_longer
 from goodjob.core.runtime import get_runtime
 from goodjob.core.types import Enqueued, JobState
 from goodjob.current import CurrentJob, current_job
+from goodjob.functions import JobFunction, job
 from goodjob.job import (
     ConfiguredJob,
     EnqueueAborted,
     Job,
-    JobFunction,
     PendingJob,
-    job,
     perform_all_later,
     perform_all_later_sync,
 )

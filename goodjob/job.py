@@ -1,4 +1,4 @@
-"""The public job API: ``goodjob.Job`` subclasses and ``@goodjob.job`` functions.
+"""The public job API: ``goodjob.Job`` subclasses (``@goodjob.job`` functions: functions.py).
 
 Mirrors ActiveJob: class attributes set defaults (``queue_name``, ``priority``, ``timeout``,
 ``labels``, ``error_policy``), ``set(...)`` overrides them for one enqueue, and the verbs are
@@ -13,13 +13,13 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
+from typing import Any, ClassVar
 from uuid import UUID
 
 from goodjob.batch import Batch
 from goodjob.core import context, registry, scope
 from goodjob.core import options as check
-from goodjob.core.enqueue import JobRequest
+from goodjob.core.enqueue import JobRequest, Shape
 from goodjob.core.features.concurrency_rules import Concurrency
 from goodjob.core.features.concurrency_rules import resolve as resolve_concurrency
 from goodjob.core.policy import Rule
@@ -34,11 +34,8 @@ from goodjob.pending import (
     perform_all_later_sync,
 )
 
-__all__ = ["ConfiguredJob", "EnqueueAborted", "Job", "JobFunction", "PendingJob", "job",
+__all__ = ["ConfiguredJob", "EnqueueAborted", "Job", "PendingJob",
            "perform_all_later", "perform_all_later_sync"]
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 _SET_OPTIONS = ("queue", "priority", "wait", "wait_until", "timeout", "labels", "connection")
 _SET_OPTION_NAMES = frozenset(_SET_OPTIONS)
@@ -248,8 +245,11 @@ def _checked_options(cls: type[Job], options: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-#: What ConfiguredJob._defaults works out once: queue, priority, labels, meta, wait, wait_until, plain.
-_Defaults = tuple[str, int, tuple[str, ...], dict[str, Any] | None, Any, Any, bool]
+#: What ConfiguredJob._defaults works out once: queue, priority, labels, meta, wait, wait_until, plain,
+#: and the uniform insert's shape and meta.
+_Defaults = tuple[
+    str, int, tuple[str, ...], dict[str, Any] | None, Any, Any, bool, tuple[Shape, dict[str, Any] | None] | None
+]
 
 #: Per job class: an async perform and none of the perform callbacks overridden (the base class's
 #: are no-ops), so the worker awaits perform directly.
@@ -278,7 +278,7 @@ class ConfiguredJob:
     def _defaults(self) -> _Defaults:
         """What every job built from this ConfiguredJob shares, checked and worked out once (bulk
         enqueue builds thousands from one): queue, priority, labels, meta, wait, wait_until, and
-        whether the class is plain (see :meth:`new`)."""
+        whether the class is plain (see :meth:`new`), and the shape of a uniform bulk insert."""
         cached: _Defaults | None = self.__dict__.get("_cached_defaults")
         if cached is None:
             cls, o = self.cls, self.options
@@ -295,15 +295,12 @@ class ConfiguredJob:
                 and cls.after_enqueue is EnqueueHooks.after_enqueue
                 and cls.around_enqueue is EnqueueHooks.around_enqueue
             )
-            cached = (
-                check.queue_name(o.get("queue") or cls.queue_name, f"{name}.queue_name"),
-                check.priority(o["priority"] if "priority" in o else cls.priority, f"{name}.priority"),
-                tuple(o["labels"] if "labels" in o else check.labels(cls.labels, f"{name}.labels")),
-                {"timeout": timeout} if timeout is not None else None,
-                wait,
-                wait_until,
-                plain,
-            )
+            queue_name = check.queue_name(o.get("queue") or cls.queue_name, f"{name}.queue_name")
+            priority = check.priority(o["priority"] if "priority" in o else cls.priority, f"{name}.priority")
+            labels = tuple(o["labels"] if "labels" in o else check.labels(cls.labels, f"{name}.labels"))
+            meta = {"timeout": timeout} if timeout is not None else None
+            uniform = (Shape(cls.job_name, queue_name, priority, wait_until), meta) if not labels else None
+            cached = (queue_name, priority, labels, meta, wait, wait_until, plain, uniform)
             object.__setattr__(self, "_cached_defaults", cached)
         return cached
 
@@ -311,23 +308,39 @@ class ConfiguredJob:
         """The job's request, and its instance unless the class is plain: no enqueue callbacks, no
         concurrency rules, ``Job``'s own ``__init__``. Nothing then needs the instance before the
         job is performed (the worker builds its own), so it is made only if asked for
-        (``PendingJob.job``): half of the per-job work of a bulk enqueue."""
+        (``PendingJob.job``); outside a Batch block and without a relative ``wait``, the request too
+        (``PendingJob.request``): bulk enqueue builds one per job."""
+        queue_name, priority, labels, meta, wait, wait_until, plain, _ = self._defaults()
+        connection = self.options.get("connection") if self.options else None
+        around = scope.current()  # inside a Batch block, or a cron occurrence
+        if plain and wait is None and around is None:
+            return PendingJob.deferred(self, args, kwargs, connection)
         cls = self.cls
-        queue_name, priority, labels, meta, wait, wait_until, plain = self._defaults()
         req = JobRequest(
             cls.job_name, args, kwargs, queue_name, priority,
             wait_until if wait is None else check.scheduled_at(wait, wait_until),
             None, labels, None, None, None, dict(meta) if meta is not None else None,
         )
-        if (around := scope.current()) is not None:  # inside a Batch block, or a cron occurrence
+        if around is not None:
             req.batch_id, req.cron_key, req.cron_at = around.batch_id, around.cron_key, around.cron_at
-        connection = self.options.get("connection") if self.options else None
         if plain:
             return PendingJob(None, req, connection, self)
         job = self.instance(req)
         if cls.concurrency is not None:
             req.concurrency_key, req.concurrency = resolve_concurrency(cls, job)  # once, at enqueue
         return PendingJob(job, req, connection)
+
+    def request_for(self, args: tuple[Any, ...], kwargs: dict[str, Any], job_id: UUID) -> JobRequest:
+        """The request of a deferred pending job (see :meth:`new`): no batch, cron or relative wait."""
+        queue_name, priority, labels, meta, _, wait_until, _, _ = self._defaults()
+        return JobRequest(
+            self.cls.job_name, args, kwargs, queue_name, priority, wait_until, None, labels, None, None, None,
+            dict(meta) if meta is not None else None, job_id,
+        )
+
+    def uniform(self) -> tuple[Shape, Mapping[str, Any] | None] | None:
+        """What a uniform bulk insert of this ConfiguredJob's deferred jobs shares (None: labels)."""
+        return self._defaults()[7]
 
     def instance(self, request: JobRequest) -> Job:
         """The job object ``request`` describes, as its enqueue callbacks and concurrency rules see it."""
@@ -351,93 +364,3 @@ class ConfiguredJob:
             raise TypeError("perform_later_sync cannot use an asyncpg connection; await perform_later")
         pending = self.new(*args, **kwargs)  # here, so that it sees this thread's Batch block
         return get_runtime().run_sync(lambda: enqueue_one(pending))
-
-
-class JobFunction(Generic[P, R]):
-    """What ``@goodjob.job`` returns: the function, still callable, plus the job verbs."""
-
-    def __init__(self, fn: Callable[P, R], job_class: type[Job]) -> None:
-        self.fn = fn
-        self.job_class = job_class
-        functools.update_wrapper(self, fn)
-
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        return self.fn(*args, **kwargs)
-
-    def set(self, **options: Any) -> ConfiguredJob:
-        return self.job_class.set(**options)
-
-    async def perform_later(self, *args: P.args, **kwargs: P.kwargs) -> Enqueued:
-        return await self.job_class.perform_later(*args, **kwargs)
-
-    def perform_later_sync(self, *args: P.args, **kwargs: P.kwargs) -> Enqueued:
-        return self.job_class.perform_later_sync(*args, **kwargs)
-
-    def new(self, *args: P.args, **kwargs: P.kwargs) -> PendingJob:
-        return self.job_class.new(*args, **kwargs)
-
-    async def perform_now(self, *args: P.args, **kwargs: P.kwargs) -> Any:
-        return await self.job_class.perform_now(*args, **kwargs)
-
-
-@overload
-def job(fn: Callable[P, R], /) -> JobFunction[P, R]: ...
-@overload
-def job(
-    *,
-    queue: str = ...,
-    priority: int = ...,
-    timeout: float | None = ...,
-    labels: Sequence[str] = ...,
-    error_policy: Sequence[Rule] = ...,
-    concurrency: Concurrency | None = ...,
-    name: str | None = ...,
-    base: type[Job] = ...,
-) -> Callable[[Callable[P, R]], JobFunction[P, R]]: ...
-def job(fn: Any = None, /, **options: Any) -> Any:
-    """Turn a plain (``def`` or ``async def``) function into a job."""
-    if fn is None:
-        return lambda f: _make_function_job(f, **options)
-    return _make_function_job(fn, **options)
-
-
-def _make_function_job(
-    fn: Callable[..., Any],
-    *,
-    queue: str | None = None,
-    priority: int | None = None,
-    timeout: float | None = None,
-    labels: Sequence[str] | None = None,
-    error_policy: Sequence[Rule] | None = None,
-    concurrency: Concurrency | None = None,
-    name: str | None = None,
-    base: type[Job] = Job,
-) -> JobFunction[Any, Any]:
-    attrs: dict[str, Any] = {
-        "job_name": name or registry.job_name(fn),
-        "__module__": fn.__module__,
-        "__qualname__": fn.__qualname__,
-        "__doc__": fn.__doc__,
-    }
-    if inspect.iscoroutinefunction(fn):
-
-        async def perform_async(self: Job, *args: Any, **kwargs: Any) -> Any:
-            return await fn(*args, **kwargs)
-
-        attrs["perform"] = perform_async
-    else:
-
-        def perform_sync(self: Job, *args: Any, **kwargs: Any) -> Any:
-            return fn(*args, **kwargs)
-
-        attrs["perform"] = perform_sync
-    for key, value in (
-        ("queue_name", queue), ("priority", priority), ("timeout", timeout),
-        ("labels", tuple(labels) if labels is not None else None),
-        ("error_policy", tuple(error_policy) if error_policy is not None else None),
-        ("concurrency", concurrency),
-    ):
-        if value is not None:
-            attrs[key] = value
-    cls = type(fn.__name__, (base,), attrs)
-    return JobFunction(fn, cls)

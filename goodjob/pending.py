@@ -7,12 +7,13 @@ lets ``job.py`` import ``batch.py`` without ``batch.py`` importing ``job.py`` ba
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
+from uuid import UUID
 
 from goodjob.core import events
-from goodjob.core.enqueue import JobRequest
+from goodjob.core.enqueue import JobRequest, Shape, params_json, uuid7
 from goodjob.core.runtime import get_runtime, maybe_await
 from goodjob.core.storage.db import Executor
 from goodjob.core.types import Enqueued
@@ -40,32 +41,66 @@ class EnqueueHooks:
 
 
 class JobSource(Protocol):
-    """What builds a pending job's instance when something asks for it (``ConfiguredJob``)."""
+    """What a pending job is built from (``ConfiguredJob``): it makes the request and the instance
+    when something asks for them."""
+
+    def request_for(self, args: tuple[Any, ...], kwargs: dict[str, Any], job_id: UUID) -> JobRequest: ...
 
     def instance(self, request: JobRequest) -> EnqueueHooks: ...
+
+    def uniform(self) -> tuple[Shape, Mapping[str, Any] | None] | None:
+        """The shape its jobs share and their meta, unless its jobs cannot take the uniform insert."""
+        ...
 
 
 class PendingJob:
     """A job built but not saved yet (for bulk enqueue).
 
-    The job's instance is made only when something needs it: a class without enqueue callbacks,
-    concurrency rules or an ``__init__`` of its own goes to the database from its request alone
-    (``source`` makes the instance on first use of :attr:`job`). Bulk enqueue builds one of these
-    per job, and the instance (its object, ``__dict__`` and copied kwargs) was half of ``job.new()``.
+    Bulk enqueue builds one per job, so a pending job of a plain class (no enqueue callbacks,
+    concurrency rules or ``__init__`` of its own) built outside a Batch block and without a relative
+    ``wait`` holds only its arguments and id: ``perform_all_later`` of such jobs from one
+    ``job.set(...)`` writes them as they are (one JSON text of arguments, one array of ids), and the
+    request (:attr:`request`) and the job's instance (:attr:`job`) are made only if something asks.
+    The instance (its object, ``__dict__`` and copied kwargs) was half of ``job.new()``, the request
+    and the per-job comparisons a uniform insert needs another third.
     """
 
-    __slots__ = ("_job", "_source", "connection", "request")
+    __slots__ = ("_args", "_id", "_job", "_kwargs", "_request", "_source", "connection")
 
     def __init__(
         self, job: EnqueueHooks | None, request: JobRequest, connection: Executor | None = None,
         source: JobSource | None = None,
     ) -> None:
-        if job is None and source is None:
-            raise TypeError("PendingJob needs a job or a source to build it from")
         self._job = job
+        self._request: JobRequest | None = request
         self._source = source
-        self.request = request
+        self._args: tuple[Any, ...] = ()
+        self._kwargs: dict[str, Any] = {}
+        self._id = request.id
         self.connection = connection
+
+    @classmethod
+    def deferred(
+        cls, source: JobSource, args: tuple[Any, ...], kwargs: dict[str, Any], connection: Executor | None
+    ) -> PendingJob:
+        """Arguments and an id only; ``source`` makes the request and the instance on demand."""
+        pending = object.__new__(cls)
+        pending._job = None
+        pending._request = None
+        pending._source = source
+        pending._args = args
+        pending._kwargs = kwargs
+        pending._id = uuid7()
+        pending.connection = connection
+        return pending
+
+    @property
+    def request(self) -> JobRequest:
+        req = self._request
+        if req is None:
+            assert self._source is not None
+            req = self._request = self._source.request_for(self._args, self._kwargs, self._id)
+        return req
 
     @property
     def job(self) -> EnqueueHooks:
@@ -83,6 +118,22 @@ class PendingJob:
     def __repr__(self) -> str:
         r = self.request
         return f"<PendingJob {r.job_class} id={r.id} queue={r.queue_name!r}>"
+
+
+def _uniform(pendings: list[PendingJob]) -> tuple[Shape, Mapping[str, Any] | None] | None:
+    """The shared shape and meta of deferred jobs from equal sources, or None."""
+    first = pendings[0]
+    source = first._source
+    if source is None or first._request is not None:
+        return None
+    shared = source.uniform()
+    if shared is None:
+        return None
+    for p in pendings:
+        if p._request is not None or (p._source is not source and (
+                p._source is None or p._source.uniform() != shared)):
+            return None
+    return shared
 
 
 async def enqueue_one(pending: PendingJob) -> Enqueued:
@@ -122,6 +173,10 @@ def refused(req: JobRequest, reason: str) -> Enqueued:
 async def perform_all_later(jobs: Iterable[PendingJob], *, connection: Executor | None = None) -> list[Enqueued]:
     """Enqueue many jobs in one round trip (one NOTIFY per queue). Callbacks run per job."""
     pendings = list(jobs)
+    if pendings and (shared := _uniform(pendings)) is not None:  # the common case, without requests
+        shape, meta = shared
+        params = [params_json(p._args, p._kwargs, meta) for p in pendings]  # raises before any write
+        return await get_runtime().enqueue_uniform(shape, [p._id for p in pendings], params, connection)
     accepted: list[PendingJob] = []
     refusals: dict[int, Enqueued] = {}  # position in ``pendings`` -> the refusal
     built = False  # any instance, so after_enqueue may need calling

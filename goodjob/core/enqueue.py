@@ -76,12 +76,27 @@ class JobRequest:
     concurrency: Concurrency | None = None  # the rules for concurrency_key (core/concurrency.py)
 
     def params_json(self) -> str:
-        if not self.args and not self.kwargs and not self.meta and type(self.args) is tuple:
-            return _NO_ARGUMENTS  # what dump_arguments((), {}) encodes, without building it
-        data = dump_arguments(self.args, self.kwargs)
-        if self.meta:
-            data["meta"] = dict(self.meta)
-        return _ENCODER.encode(data)
+        return params_json(self.args, self.kwargs, self.meta)
+
+
+def params_json(args: Sequence[Any], kwargs: Mapping[str, Any], meta: Mapping[str, Any] | None) -> str:
+    """``serialized_params`` as JSON text; raises SerializationError for an argument it cannot keep."""
+    if not args and not kwargs and not meta and type(args) is tuple:
+        return _NO_ARGUMENTS  # what dump_arguments((), {}) encodes, without building it
+    data = dump_arguments(args, kwargs)
+    if meta:
+        data["meta"] = dict(meta)
+    return _ENCODER.encode(data)
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What every job of a uniform bulk enqueue shares (and no concurrency key, labels or batch)."""
+
+    job_class: str
+    queue_name: str
+    priority: int
+    scheduled_at: datetime | None  # None: now
 
 
 def utcnow() -> datetime:
@@ -140,14 +155,8 @@ async def insert_many(
     if not reqs:
         return []
     shared = _uniform(reqs)
-    if shared is not None and sum(map(len, params)) < _UNIFORM_MAX_CHARS:
-        queue_name, priority, job_class, at = shared
-        at = at or now
-        notify = _ENCODER.encode({"queue": queue_name, "at": at.timestamp(), "count": len(reqs)})
-        ids = [r.id for r in reqs]
-        array = "[" + ",".join(params) + "]"
-        await store.insert_jobs_uniform(ex, ids, array, queue_name, priority, job_class, at, notify, now)
-        return accepted_all(ids, queue_name, priority, at)
+    if shared is not None:
+        return await insert_uniform(ex, shared, [r.id for r in reqs], params, now)
     for r in reqs:
         if LABEL_SEPARATOR in "".join(r.labels):
             raise ValueError(f"label contains the reserved character \\x1f: {list(r.labels)!r}")
@@ -155,13 +164,31 @@ async def insert_many(
     return [Enqueued(r.id, r.queue_name, r.priority, r.scheduled_at or now) for r in reqs]
 
 
+async def insert_uniform(
+    ex: Executor, shape: Shape, ids: list[UUID], params: Sequence[str], now: datetime
+) -> list[Enqueued]:
+    """Insert jobs of one ``shape``, differing in id and arguments only, in one statement."""
+    at = shape.scheduled_at or now
+    if sum(map(len, params)) >= _UNIFORM_MAX_CHARS:  # too large for one JSON value: one array per column
+        reqs = [JobRequest(shape.job_class, (), {}, shape.queue_name, shape.priority, shape.scheduled_at, id=i)
+                for i in ids]
+        await store.insert_jobs(ex, bulk_columns(reqs, params, now), now, notifications(reqs, now))
+    else:
+        notify = _ENCODER.encode({"queue": shape.queue_name, "at": at.timestamp(), "count": len(ids)})
+        array = "[" + ",".join(params) + "]"
+        await store.insert_jobs_uniform(
+            ex, ids, array, shape.queue_name, shape.priority, shape.job_class, at, notify, now
+        )
+    return accepted_all(ids, shape.queue_name, shape.priority, at)
+
+
 #: The uniform insert sends every job's arguments as one JSON value, and Postgres caps a jsonb value
 #: at 256 MB: larger bulk enqueues (in characters, up to 4 bytes each) take the general statement.
 _UNIFORM_MAX_CHARS = 20_000_000
 
 
-def _uniform(reqs: Sequence[JobRequest]) -> tuple[str, int, str, datetime | None] | None:
-    """(queue, priority, class, time) if every job shares them and none has a key, labels or batch."""
+def _uniform(reqs: Sequence[JobRequest]) -> Shape | None:
+    """The shape every job shares, if they share one and none has a key, labels, batch or cron key."""
     first = reqs[0]
     queue_name, priority, job_class, at = first.queue_name, first.priority, first.job_class, first.scheduled_at
     for r in reqs:
@@ -171,7 +198,7 @@ def _uniform(reqs: Sequence[JobRequest]) -> tuple[str, int, str, datetime | None
             or r.cron_key is not None
         ):
             return None
-    return queue_name, priority, job_class, at
+    return Shape(job_class, queue_name, priority, at)
 
 
 def notifications(reqs: Sequence[JobRequest], now: datetime) -> list[tuple[str, str]]:

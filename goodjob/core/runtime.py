@@ -25,7 +25,7 @@ from uuid import UUID
 from goodjob.core import config as config_module
 from goodjob.core import events, notices, operations, tracing
 from goodjob.core.config import Config, mask_database_url
-from goodjob.core.enqueue import JobRequest, insert, utcnow
+from goodjob.core.enqueue import JobRequest, Shape, insert, insert_uniform, utcnow
 from goodjob.core.errors import ConfigurationError, SchemaMissingError
 from goodjob.core.features import concurrency
 from goodjob.core.features.concurrency_rules import class_rules
@@ -192,7 +192,7 @@ class Runtime:
             else:
                 result = await insert((await self.database()).quick, req, params, now)
         if result:
-            await self._after_enqueue([req], [result], now, connection)
+            await self._after_enqueue([req.job_class], [result], now, connection)
         return result
 
     async def enqueue_many(
@@ -204,7 +204,22 @@ class Runtime:
         with self._schema_hint():
             results = await concurrency.insert_many(ex, reqs, params, now)
         if results:
-            await self._after_enqueue(reqs, results, now, connection)
+            await self._after_enqueue([r.job_class for r in reqs], results, now, connection)
+        return results
+
+    async def enqueue_uniform(
+        self, shape: Shape, ids: list[UUID], params: list[str], connection: Executor | None = None
+    ) -> list[Enqueued]:
+        """``enqueue_many`` for jobs known to share ``shape`` (``perform_all_later`` of jobs built from
+        one ``job.set(...)``, none of them built into a request): no per-job request to make or
+        compare. ``params``: each job's ``serialized_params`` (serialized by the caller, first)."""
+        if not ids:
+            return []
+        now = utcnow()
+        ex = connection if connection is not None else (await self.database()).pool
+        with self._schema_hint():
+            results = await insert_uniform(ex, shape, ids, params, now)
+        await self._after_enqueue([shape.job_class] * len(results), results, now, connection)
         return results
 
     @contextlib.contextmanager
@@ -219,13 +234,13 @@ class Runtime:
             ) from exc
 
     async def _after_enqueue(
-        self, reqs: list[JobRequest], results: list[Enqueued], now: datetime, connection: Executor | None
+        self, job_classes: list[str], results: list[Enqueued], now: datetime, connection: Executor | None
     ) -> None:
         """Events, then what the execution mode does with new jobs (perform inline, or wake a pool)."""
         if events.active("enqueue"):
-            for req, res in zip(reqs, results, strict=True):
+            for job_class, res in zip(job_classes, results, strict=True):
                 if res:
-                    events.emit("enqueue", job_id=res.id, job_class=req.job_class, queue_name=res.queue_name,
+                    events.emit("enqueue", job_id=res.id, job_class=job_class, queue_name=res.queue_name,
                                 priority=res.priority, scheduled_at=res.scheduled_at)
         mode = self.config.execution_mode
         if mode == "inline":

@@ -159,6 +159,13 @@ async def test_serialization_error_writes_nothing(conn: asyncpg.Connection) -> N
         await RecordJob.perform_later(1, user=object())
     assert "user" in str(info.value) and "object" in str(info.value)
     assert await conn.fetchval("SELECT count(*) FROM good_jobs") == 0
+    # the same in bulk, on the uniform path (jobs of one set(...), no request built) and the general one
+    configured = RecordJob.set(queue="bulk")
+    for jobs in ([configured.new(1), configured.new(2, user=object())],
+                 [RecordJob.new(1), RecordJob.set(queue="b").new(user=object())]):
+        with pytest.raises(goodjob.SerializationError):
+            await goodjob.perform_all_later(jobs)
+    assert await conn.fetchval("SELECT count(*) FROM good_jobs") == 0
 
 
 @pytest.mark.pgbouncer

@@ -184,6 +184,16 @@ async def test_a_plain_jobs_instance_is_made_only_when_asked_for(conn: asyncpg.C
     results = await goodjob.perform_all_later([RecordJob.new(7), RefusingJob.new("no"), RecordJob.new(8)])
     assert [bool(r) for r in results] == [True, False, True]
     assert await conn.fetchval("SELECT count(*) FROM good_jobs") == 2
+    # jobs of one class and options (one set(...) or MyJob.new each time) are written from their
+    # arguments alone: no request is made for them
+    pendings = [RecordJob.new(i, k=i) for i in range(3)] + [RecordJob.set().new(3)]
+    results = await goodjob.perform_all_later(pendings)
+    assert not any(p._request is not None for p in pendings)
+    assert [r.id for r in results] == [p.request.id for p in pendings]
+    rows = {r["id"]: json.loads(r["serialized_params"]) for r in await conn.fetch(
+        "SELECT id, serialized_params FROM good_jobs WHERE id = ANY($1)", [r.id for r in results])}
+    assert [rows[r.id]["args"] for r in results] == [[0], [1], [2], [3]]
+    assert [rows[r.id]["kwargs"] for r in results] == [{"k": 0}, {"k": 1}, {"k": 2}, {}]
 
 
 async def test_a_deferred_job_added_to_a_batch_carries_its_id(conn: asyncpg.Connection) -> None:

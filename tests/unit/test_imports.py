@@ -18,8 +18,9 @@ PACKAGE = Path(__file__).resolve().parents[2] / "goodjob"
 #: (importer prefix, forbidden prefixes): a module under the first may not import any of the second.
 FORBIDDEN: list[tuple[str, tuple[str, ...]]] = [
     # core is the engine: it never reaches up to the public face, the dashboard or the demo.
-    ("goodjob.core", ("goodjob.dashboard", "goodjob.demo", "goodjob.job", "goodjob.batch", "goodjob.pending",
-                      "goodjob.control", "goodjob.cli", "goodjob.asgi", "goodjob.starter", "goodjob.probe",
+    ("goodjob.core", ("goodjob.dashboard", "goodjob.demo", "goodjob.job", "goodjob.functions", "goodjob.batch",
+                      "goodjob.pending", "goodjob.control", "goodjob.cli", "goodjob.asgi", "goodjob.starter",
+                      "goodjob.probe",
                       "goodjob.jobs", "goodjob.current", "goodjob.testing", "goodjob.cli_jobs", "goodjob.cli_support",
                       "goodjob.metrics")),
     # storage is the database door: it knows nothing of who uses it.
