@@ -92,6 +92,9 @@ async def test_claim_plans_use_indexes_with_many_rows(conn: asyncpg.Connection) 
            SELECT gen_random_uuid(), q, 'x.Y', '{}' FROM unnest(ARRAY['mail', 'batch', 'default']) AS q,
            generate_series(1, 50)"""
     )
+    # and a queue whose only waiting job is a retry (it is in the retried indexes, not the pending ones)
+    await conn.execute("INSERT INTO good_jobs (id, queue_name, job_class, error) VALUES (gen_random_uuid(), 'redo',"
+                       " 'x.Y', 'Boom: it failed')")
     await conn.execute("ANALYZE good_jobs")
     now, pid = datetime.now(UTC), uuid.uuid4()
     # asyncpg prepares statements; after five runs Postgres may switch to a generic plan (with
@@ -129,7 +132,7 @@ async def test_claim_plans_use_indexes_with_many_rows(conn: asyncpg.Connection) 
     # And it is fast: the whole exclusion-pool claim touches a handful of pages.
     started = asyncio.get_running_loop().time()
     waiting = await store.waiting_queue_names(conn)
-    assert waiting == ["batch", "default", "elsewhere", "mail"]
+    assert waiting == ["batch", "default", "elsewhere", "mail", "redo"]
     async with conn.transaction():
         rows = await store.claim_queues(conn, 10, now, pid, [q for q in waiting if q not in ("elsewhere",)], False)
         assert len(rows) == 10
