@@ -120,7 +120,7 @@ class PendingJob:
         return f"<PendingJob {r.job_class} id={r.id} queue={r.queue_name!r}>"
 
 
-def _uniform(pendings: list[PendingJob]) -> tuple[Shape, Mapping[str, Any] | None] | None:
+def _shared_shape(pendings: list[PendingJob]) -> tuple[Shape, Mapping[str, Any] | None] | None:
     """The shared shape and meta of deferred jobs from equal sources, or None."""
     first = pendings[0]
     source = first._source
@@ -173,7 +173,7 @@ def refused(req: JobRequest, reason: str) -> Enqueued:
 async def perform_all_later(jobs: Iterable[PendingJob], *, connection: Executor | None = None) -> list[Enqueued]:
     """Enqueue many jobs in one round trip (one NOTIFY per queue). Callbacks run per job."""
     pendings = list(jobs)
-    if pendings and (shared := _uniform(pendings)) is not None:  # the common case, without requests
+    if pendings and (shared := _shared_shape(pendings)) is not None:  # the common case, without requests
         shape, meta = shared
         params = [params_json(p._args, p._kwargs, meta) for p in pendings]  # raises before any write
         return await get_runtime().enqueue_uniform(shape, [p._id for p in pendings], params, connection)

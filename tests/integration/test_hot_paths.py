@@ -131,6 +131,35 @@ async def test_uniform_bulk_insert_keeps_every_column(gj: str, conn: asyncpg.Con
         await listener.close()
 
 
+async def test_a_bulk_enqueue_cut_off_mid_statement_writes_nothing_and_the_next_one_works(
+    gj: str, conn: asyncpg.Connection
+) -> None:
+    """The uniform insert's connection is killed while the statement waits inside Postgres (held
+    there by a table lock): the caller gets a connection error, no row is written, and the next
+    bulk enqueue goes through on a fresh pool connection, each job once."""
+    await RecordJob.perform_later(0)  # the pool is open
+    locker = await asyncpg.connect(gj)
+    try:
+        tx = locker.transaction()
+        await tx.start()
+        await locker.execute("LOCK TABLE good_jobs IN SHARE MODE")  # an INSERT waits for it
+        configured = RecordJob.set(queue="cut")
+        task = asyncio.ensure_future(goodjob.perform_all_later([configured.new(i) for i in range(50)]))
+        pid = await wait_for(lambda: conn.fetchval(
+            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO good_jobs%'"
+        ), timeout=10)
+        await conn.execute("SELECT pg_terminate_backend($1)", pid)
+        with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, OSError)):
+            await task
+        await tx.rollback()
+    finally:
+        await locker.close()
+    assert await conn.fetchval("SELECT count(*) FROM good_jobs WHERE queue_name = 'cut'") == 0
+    results = await goodjob.perform_all_later([configured.new(i) for i in range(50)])
+    assert all(results)
+    assert await conn.fetchval("SELECT count(DISTINCT id) FROM good_jobs WHERE queue_name = 'cut'") == 50
+
+
 async def test_a_bulk_enqueue_too_large_for_one_json_value_takes_the_general_statement(
     conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
