@@ -16,6 +16,10 @@ from goodjob.core.storage.sql_files import sql
 # The dashboard's reads take the tab name as a parameter; see the header of sql/dashboard.sql for why
 # they must run inside dashboard_read_session (custom plans).
 
+# Tabs of waiting jobs without an error, read per priority from the claim indexes
+# (sql/dashboard_waiting.sql); the others from dashboard.sql's per-state reads.
+WAITING_TABS = frozenset({"scheduled", "queued"})
+
 
 async def dashboard_read_session(ex: Executor, statement_timeout_ms: int) -> None:
     await ex.fetchrow(sql("dashboard_read_session"), f"{int(statement_timeout_ms)}ms")
@@ -43,7 +47,11 @@ async def dashboard_jobs(
             sql("dashboard_all_jobs_asc" if ascending else "dashboard_all_jobs_desc"), *filters
         )
     else:
-        rows = await ex.fetch(sql("dashboard_jobs_asc" if ascending else "dashboard_jobs_desc"), tab, now, *filters)
+        direction = "_asc" if ascending else "_desc"
+        if tab in WAITING_TABS:
+            rows = await ex.fetch(sql("dashboard_waiting_jobs" + direction), tab, now, *filters)
+        else:
+            rows = await ex.fetch(sql("dashboard_jobs" + direction), tab, *filters)
     return rows
 
 
@@ -62,9 +70,11 @@ async def dashboard_search_bound(
             sql("dashboard_all_search_bound_asc" if ascending else "dashboard_all_search_bound_desc"), *filters
         )
     else:
-        row = await ex.fetchrow(
-            sql("dashboard_search_bound_asc" if ascending else "dashboard_search_bound_desc"), tab, now, *filters
-        )
+        direction = "_asc" if ascending else "_desc"
+        if tab in WAITING_TABS:
+            row = await ex.fetchrow(sql("dashboard_waiting_search_bound" + direction), tab, now, *filters)
+        else:
+            row = await ex.fetchrow(sql("dashboard_search_bound" + direction), tab, *filters)
     return (row["sort_at"], row["id"]) if row is not None else None
 
 
@@ -73,8 +83,10 @@ async def dashboard_count_jobs(
     search_id: UUID | None, pattern: str | None, cap: int, label: str | None = None,
     cron_key: str | None = None, batch_id: UUID | None = None, process_id: UUID | None = None,
 ) -> int:
-    return int(await ex.fetchval(sql("dashboard_count_jobs"), tab, now, queue, job_class, search_id, pattern, cap,
-                                 label, cron_key, batch_id, process_id))
+    filters = (queue, job_class, search_id, pattern, cap, label, cron_key, batch_id, process_id)
+    if tab in WAITING_TABS:
+        return int(await ex.fetchval(sql("dashboard_waiting_count"), tab, now, *filters))
+    return int(await ex.fetchval(sql("dashboard_count_jobs"), tab, *filters))
 
 
 async def dashboard_state_estimates(ex: Executor) -> dict[str, int]:
@@ -104,7 +116,7 @@ async def dashboard_running_queue_names(ex: Executor) -> list[str]:
 
 
 async def dashboard_queue_stats(ex: Executor, names: list[str], now: datetime, cap: int) -> list[Record]:
-    rows: list[Record] = await ex.fetch(sql("dashboard_queue_stats"), names, now, cap)
+    rows: list[Record] = await ex.fetch(sql("dashboard_queue_stats"), now, cap, names)
     return rows
 
 

@@ -7,7 +7,8 @@
 --              it runs again at scheduled_at)
 --   running, succeeded, discarded: state = the tab's name
 --
--- The list and count queries name the tab as parameter $1 and spell out every tab's predicate, OR-ed.
+-- The scheduled and queued tabs are read per queue (dashboard_waiting.sql); the others here. The
+-- list and count queries name the tab as parameter $1 and spell out every tab's predicate, OR-ed.
 -- The dashboard runs them with plan_cache_mode = force_custom_plan (dashboard_read_session), so the
 -- planner sees $1 as a constant, folds the other tabs' branches (and the IS NULL filter branches)
 -- away, and picks the tab's own partial index. Without that setting a generic plan could not.
@@ -15,7 +16,7 @@
 -- Lists are keyset-paginated on (sort_at, id): newest first by created_at, except that the queued tab
 -- sorts by scheduled_at (newest due first) and the scheduled tab by scheduled_at ascending (next to
 -- run first: none of them has happened yet). "_desc" and "_asc" read in either direction from an
--- optional cursor ($7, $8); the dashboard reverses the rows of a backwards read.
+-- optional cursor; the dashboard reverses the rows of a backwards read.
 
 -- name: dashboard_read_session
 -- Per read transaction: custom plans (see above) and a ceiling on a pathological search.
@@ -31,58 +32,48 @@ SELECT set_config('enable_sort', CASE WHEN $1::bool THEN 'off' ELSE 'on' END, tr
        set_config('enable_bitmapscan', CASE WHEN $1::bool THEN 'off' ELSE 'on' END, true);
 
 -- name: dashboard_jobs_desc
-SELECT id, queue_name, priority, job_class, state, scheduled_at, performed_at, finished_at,
-       left(error, 300) AS error, error_event, executions_count, created_at,
-       left(serialized_params::text, 300) AS params, left((serialized_params -> 'args')::text, 400) AS args_json,
-       left((serialized_params -> 'kwargs')::text, 400) AS kwargs_json, labels, cron_key, batch_id, locked_by_id,
-       CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END AS sort_at
+-- include: dashboard_list_columns
+     , created_at AS sort_at
 FROM good_jobs
-WHERE (($1 = 'scheduled' AND state = 'queued' AND error IS NULL AND scheduled_at > $2)
-    OR ($1 = 'queued' AND state = 'queued' AND error IS NULL AND scheduled_at <= $2)
-    OR ($1 = 'retried' AND state = 'queued' AND error IS NOT NULL)
+WHERE (($1 = 'retried' AND state = 'queued' AND error IS NOT NULL)
     OR ($1 IN ('running', 'succeeded', 'discarded') AND state = $1))
-  AND ($3::text IS NULL OR queue_name = $3)
-  AND ($4::text IS NULL OR job_class = $4)
-  AND ($5::uuid IS NULL OR id = $5)
-  AND ($6::text IS NULL OR serialized_params::text ILIKE $6 OR error ILIKE $6 OR id::text ILIKE $6)
-  AND ($7::timestamptz IS NULL
-       OR (CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id) < ($7, $8::uuid))
-  AND ($10::timestamptz IS NULL OR created_at <= $10)
-  AND ($11::text IS NULL OR labels @> ARRAY[$11::text])
-  AND ($12::text IS NULL OR cron_key = $12)
-  AND ($13::uuid IS NULL OR batch_id = $13)
-  AND ($14::uuid IS NULL OR locked_by_id = $14)
-  AND ($15::timestamptz IS NULL
-       OR (CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id) >= ($15, $16::uuid))
-ORDER BY CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END DESC, id DESC
-LIMIT $9 OFFSET $17;
+  AND ($2::text IS NULL OR queue_name = $2)
+  AND ($3::text IS NULL OR job_class = $3)
+  AND ($4::uuid IS NULL OR id = $4)
+  AND ($5::text IS NULL OR serialized_params::text ILIKE $5 OR error ILIKE $5 OR id::text ILIKE $5)
+  AND ($6::timestamptz IS NULL
+       OR (created_at, id) < ($6, $7::uuid))
+  AND ($9::timestamptz IS NULL OR created_at <= $9)
+  AND ($10::text IS NULL OR labels @> ARRAY[$10::text])
+  AND ($11::text IS NULL OR cron_key = $11)
+  AND ($12::uuid IS NULL OR batch_id = $12)
+  AND ($13::uuid IS NULL OR locked_by_id = $13)
+  AND ($14::timestamptz IS NULL
+       OR (created_at, id) >= ($14, $15::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $8 OFFSET $16;
 
 -- name: dashboard_jobs_asc
-SELECT id, queue_name, priority, job_class, state, scheduled_at, performed_at, finished_at,
-       left(error, 300) AS error, error_event, executions_count, created_at,
-       left(serialized_params::text, 300) AS params, left((serialized_params -> 'args')::text, 400) AS args_json,
-       left((serialized_params -> 'kwargs')::text, 400) AS kwargs_json, labels, cron_key, batch_id, locked_by_id,
-       CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END AS sort_at
+-- include: dashboard_list_columns
+     , created_at AS sort_at
 FROM good_jobs
-WHERE (($1 = 'scheduled' AND state = 'queued' AND error IS NULL AND scheduled_at > $2)
-    OR ($1 = 'queued' AND state = 'queued' AND error IS NULL AND scheduled_at <= $2)
-    OR ($1 = 'retried' AND state = 'queued' AND error IS NOT NULL)
+WHERE (($1 = 'retried' AND state = 'queued' AND error IS NOT NULL)
     OR ($1 IN ('running', 'succeeded', 'discarded') AND state = $1))
-  AND ($3::text IS NULL OR queue_name = $3)
-  AND ($4::text IS NULL OR job_class = $4)
-  AND ($5::uuid IS NULL OR id = $5)
-  AND ($6::text IS NULL OR serialized_params::text ILIKE $6 OR error ILIKE $6 OR id::text ILIKE $6)
-  AND ($7::timestamptz IS NULL
-       OR (CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id) > ($7, $8::uuid))
-  AND ($10::timestamptz IS NULL OR created_at <= $10)
-  AND ($11::text IS NULL OR labels @> ARRAY[$11::text])
-  AND ($12::text IS NULL OR cron_key = $12)
-  AND ($13::uuid IS NULL OR batch_id = $13)
-  AND ($14::uuid IS NULL OR locked_by_id = $14)
-  AND ($15::timestamptz IS NULL
-       OR (CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id) <= ($15, $16::uuid))
-ORDER BY CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id
-LIMIT $9 OFFSET $17;
+  AND ($2::text IS NULL OR queue_name = $2)
+  AND ($3::text IS NULL OR job_class = $3)
+  AND ($4::uuid IS NULL OR id = $4)
+  AND ($5::text IS NULL OR serialized_params::text ILIKE $5 OR error ILIKE $5 OR id::text ILIKE $5)
+  AND ($6::timestamptz IS NULL
+       OR (created_at, id) > ($6, $7::uuid))
+  AND ($9::timestamptz IS NULL OR created_at <= $9)
+  AND ($10::text IS NULL OR labels @> ARRAY[$10::text])
+  AND ($11::text IS NULL OR cron_key = $11)
+  AND ($12::uuid IS NULL OR batch_id = $12)
+  AND ($13::uuid IS NULL OR locked_by_id = $13)
+  AND ($14::timestamptz IS NULL
+       OR (created_at, id) <= ($14, $15::uuid))
+ORDER BY created_at, id
+LIMIT $8 OFFSET $16;
 
 -- name: dashboard_all_jobs_desc
 -- The "all" tab merges one read per state, each stopping at the limit, instead of needing an index
@@ -149,10 +140,7 @@ LIMIT $7 OFFSET $15;
 
 -- name: dashboard_all_columns
 -- What the "all" tab's branches select (dashboard_all_jobs_desc, _asc).
-SELECT id, queue_name, priority, job_class, state, scheduled_at, performed_at, finished_at,
-       left(error, 300) AS error, error_event, executions_count, created_at,
-       left(serialized_params::text, 300) AS params, left((serialized_params -> 'args')::text, 400) AS args_json,
-       left((serialized_params -> 'kwargs')::text, 400) AS kwargs_json, labels, cron_key, batch_id, locked_by_id
+-- include: dashboard_list_columns
 FROM good_jobs;
 
 -- name: dashboard_all_filters_desc
@@ -187,47 +175,43 @@ ORDER BY created_at, id
 LIMIT $7::int + $15::int;
 
 -- name: dashboard_search_bound_desc
--- Where a bounded text search of a tab ($1) stops: the ($12 + 1)-th row in list order after the
--- cursor ($5, $6), under the list's other filters (the parameters of dashboard_jobs_desc without the
+-- Where a bounded text search of a tab ($1) stops: the ($11 + 1)-th row in list order after the
+-- cursor ($4, $5), under the list's other filters (the parameters of dashboard_jobs_desc without the
 -- search, the stop and the page size). Only (sort_at, id) is read, from the tab's index (an index-only
 -- scan without other filters): finding the bound decodes no row, so the search's cost is the window's
 -- rows alone. Run inside dashboard_search_plans, like the search.
-SELECT CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END AS sort_at, id
+SELECT created_at AS sort_at, id
 FROM good_jobs
-WHERE (($1 = 'scheduled' AND state = 'queued' AND error IS NULL AND scheduled_at > $2)
-    OR ($1 = 'queued' AND state = 'queued' AND error IS NULL AND scheduled_at <= $2)
-    OR ($1 = 'retried' AND state = 'queued' AND error IS NOT NULL)
+WHERE (($1 = 'retried' AND state = 'queued' AND error IS NOT NULL)
     OR ($1 IN ('running', 'succeeded', 'discarded') AND state = $1))
-  AND ($3::text IS NULL OR queue_name = $3)
-  AND ($4::text IS NULL OR job_class = $4)
-  AND ($5::timestamptz IS NULL
-       OR (CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id) < ($5, $6::uuid))
-  AND ($7::timestamptz IS NULL OR created_at <= $7)
-  AND ($8::text IS NULL OR labels @> ARRAY[$8::text])
-  AND ($9::text IS NULL OR cron_key = $9)
-  AND ($10::uuid IS NULL OR batch_id = $10)
-  AND ($11::uuid IS NULL OR locked_by_id = $11)
-ORDER BY CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END DESC, id DESC
-OFFSET $12 LIMIT 1;
+  AND ($2::text IS NULL OR queue_name = $2)
+  AND ($3::text IS NULL OR job_class = $3)
+  AND ($4::timestamptz IS NULL
+       OR (created_at, id) < ($4, $5::uuid))
+  AND ($6::timestamptz IS NULL OR created_at <= $6)
+  AND ($7::text IS NULL OR labels @> ARRAY[$7::text])
+  AND ($8::text IS NULL OR cron_key = $8)
+  AND ($9::uuid IS NULL OR batch_id = $9)
+  AND ($10::uuid IS NULL OR locked_by_id = $10)
+ORDER BY created_at DESC, id DESC
+OFFSET $11 LIMIT 1;
 
 -- name: dashboard_search_bound_asc
-SELECT CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END AS sort_at, id
+SELECT created_at AS sort_at, id
 FROM good_jobs
-WHERE (($1 = 'scheduled' AND state = 'queued' AND error IS NULL AND scheduled_at > $2)
-    OR ($1 = 'queued' AND state = 'queued' AND error IS NULL AND scheduled_at <= $2)
-    OR ($1 = 'retried' AND state = 'queued' AND error IS NOT NULL)
+WHERE (($1 = 'retried' AND state = 'queued' AND error IS NOT NULL)
     OR ($1 IN ('running', 'succeeded', 'discarded') AND state = $1))
-  AND ($3::text IS NULL OR queue_name = $3)
-  AND ($4::text IS NULL OR job_class = $4)
-  AND ($5::timestamptz IS NULL
-       OR (CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id) > ($5, $6::uuid))
-  AND ($7::timestamptz IS NULL OR created_at <= $7)
-  AND ($8::text IS NULL OR labels @> ARRAY[$8::text])
-  AND ($9::text IS NULL OR cron_key = $9)
-  AND ($10::uuid IS NULL OR batch_id = $10)
-  AND ($11::uuid IS NULL OR locked_by_id = $11)
-ORDER BY CASE WHEN $1 IN ('scheduled', 'queued') THEN scheduled_at ELSE created_at END, id
-OFFSET $12 LIMIT 1;
+  AND ($2::text IS NULL OR queue_name = $2)
+  AND ($3::text IS NULL OR job_class = $3)
+  AND ($4::timestamptz IS NULL
+       OR (created_at, id) > ($4, $5::uuid))
+  AND ($6::timestamptz IS NULL OR created_at <= $6)
+  AND ($7::text IS NULL OR labels @> ARRAY[$7::text])
+  AND ($8::text IS NULL OR cron_key = $8)
+  AND ($9::uuid IS NULL OR batch_id = $9)
+  AND ($10::uuid IS NULL OR locked_by_id = $10)
+ORDER BY created_at, id
+OFFSET $11 LIMIT 1;
 
 -- name: dashboard_all_search_bound_desc
 -- The same for the "all" tab: one window shared by the four states. The states' (created_at, id)
@@ -317,22 +301,20 @@ ORDER BY created_at, id
 OFFSET $10 LIMIT 1;
 
 -- name: dashboard_count_jobs
--- One tab's count, exact up to $7 rows and capped there: an index-only scan of at most $7 entries.
+-- One tab's count, exact up to $6 rows and capped there: an index-only scan of at most $6 entries.
 SELECT count(*) AS n FROM (
     SELECT 1 FROM good_jobs
-    WHERE (($1 = 'scheduled' AND state = 'queued' AND error IS NULL AND scheduled_at > $2)
-        OR ($1 = 'queued' AND state = 'queued' AND error IS NULL AND scheduled_at <= $2)
-        OR ($1 = 'retried' AND state = 'queued' AND error IS NOT NULL)
+    WHERE (($1 = 'retried' AND state = 'queued' AND error IS NOT NULL)
         OR ($1 IN ('running', 'succeeded', 'discarded') AND state = $1))
-      AND ($3::text IS NULL OR queue_name = $3)
-      AND ($4::text IS NULL OR job_class = $4)
-      AND ($5::uuid IS NULL OR id = $5)
-      AND ($6::text IS NULL OR serialized_params::text ILIKE $6 OR error ILIKE $6 OR id::text ILIKE $6)
-      AND ($8::text IS NULL OR labels @> ARRAY[$8::text])
-      AND ($9::text IS NULL OR cron_key = $9)
-      AND ($10::uuid IS NULL OR batch_id = $10)
-      AND ($11::uuid IS NULL OR locked_by_id = $11)
-    LIMIT $7
+      AND ($2::text IS NULL OR queue_name = $2)
+      AND ($3::text IS NULL OR job_class = $3)
+      AND ($4::uuid IS NULL OR id = $4)
+      AND ($5::text IS NULL OR serialized_params::text ILIKE $5 OR error ILIKE $5 OR id::text ILIKE $5)
+      AND ($7::text IS NULL OR labels @> ARRAY[$7::text])
+      AND ($8::text IS NULL OR cron_key = $8)
+      AND ($9::uuid IS NULL OR batch_id = $9)
+      AND ($10::uuid IS NULL OR locked_by_id = $10)
+    LIMIT $6
 ) AS capped;
 
 -- name: dashboard_state_estimates
@@ -377,29 +359,42 @@ GROUP BY 1, 2;
 SELECT DISTINCT queue_name FROM good_jobs WHERE state = 'running';
 
 -- name: dashboard_queue_stats
--- Per queue ($1): due jobs (each part capped at $3), the oldest due time, jobs due later (capped),
--- running jobs. Fresh and retried queued jobs live in two indexes, so each figure adds two range scans.
-SELECT q.name,
-       (SELECT count(*) FROM (SELECT 1 FROM good_jobs
-                              WHERE state = 'queued' AND error IS NULL AND queue_name = q.name
-                                AND scheduled_at <= $2 LIMIT $3) AS p)
-     + (SELECT count(*) FROM (SELECT 1 FROM good_jobs
-                              WHERE state = 'queued' AND error IS NOT NULL AND queue_name = q.name
-                                AND scheduled_at <= $2 LIMIT $3) AS r) AS waiting,
-       least((SELECT min(scheduled_at) FROM good_jobs
-              WHERE state = 'queued' AND error IS NULL AND queue_name = q.name AND scheduled_at <= $2),
-             (SELECT min(scheduled_at) FROM good_jobs
-              WHERE state = 'queued' AND error IS NOT NULL AND queue_name = q.name AND scheduled_at <= $2))
-           AS oldest_waiting_at,
-       (SELECT count(*) FROM (SELECT 1 FROM good_jobs
-                              WHERE state = 'queued' AND error IS NULL AND queue_name = q.name
-                                AND scheduled_at > $2 LIMIT $3) AS p)
-     + (SELECT count(*) FROM (SELECT 1 FROM good_jobs
-                              WHERE state = 'queued' AND error IS NOT NULL AND queue_name = q.name
-                                AND scheduled_at > $2 LIMIT $3) AS r) AS scheduled,
+-- Per queue ($3): due jobs at $1 (capped at $2), the oldest due time, jobs due later (capped), running
+-- jobs. Waiting jobs (retries included) are read from good_jobs_claim_queue, one range per priority
+-- of the queue (queue_waiting_figures).
+SELECT q.name, w.due AS waiting, w.oldest AS oldest_waiting_at, w.later AS scheduled,
        (SELECT count(*) FROM good_jobs WHERE state = 'running' AND queue_name = q.name) AS running
-FROM unnest($1::text[]) AS q(name)
+FROM unnest($3::text[]) AS q(name)
+CROSS JOIN LATERAL (
+    -- include: queue_waiting_figures
+) AS w
 ORDER BY q.name;
+
+-- name: queue_waiting_figures
+-- One queue's (q.name) waiting jobs at $1: due (capped at $2), later (capped), the oldest due time.
+-- Its priorities come from a loose index scan of good_jobs_claim_queue; each figure reads one
+-- range of (queue_name, priority, scheduled_at) per priority, so a backlog due later is never read
+-- to count the due jobs, nor the other way round.
+WITH RECURSIVE ps(p) AS (
+    (SELECT priority FROM good_jobs WHERE state = 'queued' AND queue_name = q.name ORDER BY priority LIMIT 1)
+    UNION ALL
+    SELECT (SELECT priority FROM good_jobs WHERE state = 'queued' AND queue_name = q.name AND priority > ps.p
+            ORDER BY priority LIMIT 1)
+    FROM ps WHERE ps.p IS NOT NULL
+)
+SELECT (SELECT count(*) FROM (
+            SELECT 1 FROM ps CROSS JOIN LATERAL (
+                SELECT 1 FROM good_jobs WHERE state = 'queued' AND queue_name = q.name AND priority = ps.p
+                  AND scheduled_at <= $1 LIMIT $2) AS r
+            LIMIT $2) AS c) AS due,
+       (SELECT count(*) FROM (
+            SELECT 1 FROM ps CROSS JOIN LATERAL (
+                SELECT 1 FROM good_jobs WHERE state = 'queued' AND queue_name = q.name AND priority = ps.p
+                  AND scheduled_at > $1 LIMIT $2) AS r
+            LIMIT $2) AS c) AS later,
+       (SELECT min(r.at) FROM ps CROSS JOIN LATERAL (
+            SELECT scheduled_at AS at FROM good_jobs WHERE state = 'queued' AND queue_name = q.name
+              AND priority = ps.p AND scheduled_at <= $1 ORDER BY scheduled_at LIMIT 1) AS r) AS oldest;
 
 -- name: dashboard_processes
 SELECT p.id, p.hostname, p.pid, p.queues, p.max_threads, p.execution_mode, p.started_at, p.heartbeat_at,

@@ -67,9 +67,9 @@ TRUNCATE good_jobs, good_job_executions, good_job_processes, good_job_settings, 
 
 -- name: metrics_cluster
 -- goodjob.metrics' one query per scrape: (metric, queue, state, value) rows. Every part is bounded:
---   waiting jobs per queue: the queues come from a loose index scan (one probe per queue), each count
---     is a range scan of the queue's partial indexes capped at $2 entries, the oldest due time one
---     probe per index;
+--   waiting jobs per queue: the queues come from a loose index scan (one probe per queue), each
+--     figure reads one range per priority of the queue (queue_waiting_figures: counts capped at $2
+--     entries, the oldest due time one probe per priority);
 --   running jobs: the partial good_jobs_running index (at most the cluster's thread count);
 --   finished jobs: the planner's estimates per state (pg_stats), because an exact count would scan;
 --   processes: good_job_processes (one row per worker process).
@@ -80,25 +80,12 @@ WITH RECURSIVE qs(name) AS (
             WHERE state = 'queued' AND queue_name > qs.name ORDER BY queue_name LIMIT 1)
     FROM qs WHERE qs.name IS NOT NULL
 ), waiting AS (
-    SELECT q.name,
-           (SELECT count(*) FROM (SELECT 1 FROM good_jobs
-                                  WHERE state = 'queued' AND error IS NULL AND queue_name = q.name
-                                    AND scheduled_at <= $1 LIMIT $2) AS p)
-         + (SELECT count(*) FROM (SELECT 1 FROM good_jobs
-                                  WHERE state = 'queued' AND error IS NOT NULL AND queue_name = q.name
-                                    AND scheduled_at <= $1 LIMIT $2) AS r) AS due,
-           (SELECT count(*) FROM (SELECT 1 FROM good_jobs
-                                  WHERE state = 'queued' AND error IS NULL AND queue_name = q.name
-                                    AND scheduled_at > $1 LIMIT $2) AS p)
-         + (SELECT count(*) FROM (SELECT 1 FROM good_jobs
-                                  WHERE state = 'queued' AND error IS NOT NULL AND queue_name = q.name
-                                    AND scheduled_at > $1 LIMIT $2) AS r) AS later,
-           least((SELECT min(scheduled_at) FROM good_jobs
-                  WHERE state = 'queued' AND error IS NULL AND queue_name = q.name AND scheduled_at <= $1),
-                 (SELECT min(scheduled_at) FROM good_jobs
-                  WHERE state = 'queued' AND error IS NOT NULL AND queue_name = q.name AND scheduled_at <= $1))
-               AS oldest
-    FROM qs AS q WHERE q.name IS NOT NULL
+    SELECT q.name, w.due, w.later, w.oldest
+    FROM qs AS q
+    CROSS JOIN LATERAL (
+        -- include: queue_waiting_figures
+    ) AS w
+    WHERE q.name IS NOT NULL
 )
 SELECT 'jobs' AS metric, name AS queue, 'queued' AS state, due::float8 AS value FROM waiting
 UNION ALL SELECT 'jobs', name, 'scheduled', later::float8 FROM waiting
