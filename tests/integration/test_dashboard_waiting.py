@@ -133,6 +133,11 @@ async def test_waiting_tabs_read_the_queue_index_beside_a_deep_backlog(conn: asy
         figures = "\n".join(r[0] for r in await c.fetch("EXPLAIN " + sql("dashboard_queue_stats"),
                                                           NOW, 10_000, ["deep", "beta"]))
         deep = [q for q in await admin.queues(c, now=NOW) if q["name"] == "deep"]
+        counting = ["\n".join(r[0] for r in await c.fetch("EXPLAIN " + sql("dashboard_waiting_count_plain"),
+                                                            tab, NOW, queue, 10_000))
+                    for tab in ("scheduled", "queued") for queue in (None, "beta", "deep")]
+    for count_plan in counting:
+        assert "Seq Scan on good_jobs " not in count_plan and "claim_" in count_plan, count_plan
     assert "good_jobs_claim_all" in plan and "Seq Scan on good_jobs " not in plan, plan
     assert "good_jobs_claim_queue" in figures and "Seq Scan on good_jobs " not in figures, figures
     assert deep[0]["waiting"] == 10_000 and deep[0]["capped"] and deep[0]["scheduled"] == 0
@@ -156,3 +161,22 @@ async def test_queue_figures_count_each_priority_and_retries(conn: asyncpg.Conne
             assert got[name]["oldest_waiting_at"] == w["oldest"], name
     assert got["beta"]["oldest_waiting_at"] == NOW - timedelta(days=2)  # the retry, at the default priority
     assert got["alpha"]["running"] == 1 and got["delta"]["waiting"] == 0 and got["delta"]["scheduled"] == 1
+
+
+async def test_tab_counts_take_retries_off_exactly_and_survive_a_retry_storm(conn: asyncpg.Connection) -> None:
+    """The unfiltered counts count waiting rows of any kind and take the retries off: exact below
+    the cap, capped at it, and (past ten times the cap of retries) counted row by row instead."""
+    await seed(conn)
+    for i in range(25):
+        await add_job(conn, queue="alpha", error="Boom: storm", scheduled_at=NOW + timedelta(minutes=i))
+        await add_job(conn, queue="beta", error="Boom: due", scheduled_at=NOW - timedelta(minutes=i))
+    for queue, scheduled, queued in ((None, 18, 18), ("alpha", 6, 6), ("beta", 6, 6)):
+        for cap in (10_000, 3, 2, 1):  # 26 / 25 retries: cap 2 and 1 take the row-by-row count
+            async with admin.reading(conn) as c:
+                counts = await admin.count_tabs(c, JobFilter(queue=queue), now=NOW, cap=cap)
+            assert counts["scheduled"].n == min(scheduled, cap), (queue, cap)
+            assert counts["queued"].n == min(queued, cap), (queue, cap)
+            assert counts["scheduled"].capped == (scheduled >= cap), (queue, cap)
+        async with admin.reading(conn) as c:
+            counts = await admin.count_tabs(c, JobFilter(queue=queue), now=NOW)
+        assert counts["retried"].n == {None: 51, "alpha": 25, "beta": 25}[queue]

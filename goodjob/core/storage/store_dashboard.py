@@ -84,6 +84,9 @@ async def dashboard_count_jobs(
     cron_key: str | None = None, batch_id: UUID | None = None, process_id: UUID | None = None,
 ) -> int:
     filters = (queue, job_class, search_id, pattern, cap, label, cron_key, batch_id, process_id)
+    if tab in WAITING_TABS and all(f is None for f in (job_class, search_id, pattern, label, cron_key, batch_id,
+                                                        process_id)):
+        return int(await ex.fetchval(sql("dashboard_waiting_count_plain"), tab, now, queue, cap))
     if tab in WAITING_TABS:
         return int(await ex.fetchval(sql("dashboard_waiting_count"), tab, now, *filters))
     return int(await ex.fetchval(sql("dashboard_count_jobs"), tab, *filters))

@@ -33,9 +33,8 @@ SELECT id, queue_name, priority, job_class, state, scheduled_at, performed_at, f
 
 -- name: dashboard_waiting_predicate
 -- One priority's (q.p) rows of the tab, under the list's filters that do not depend on direction.
-WHERE state = 'queued' AND priority = q.p AND ($3::text IS NULL OR queue_name = $3) AND error IS NULL
-  AND (($1 = 'scheduled' AND scheduled_at > $2) OR ($1 = 'queued' AND scheduled_at <= $2))
-  AND ($4::text IS NULL OR job_class = $4);
+-- include: dashboard_waiting_predicate_plain
+  AND error IS NULL AND ($4::text IS NULL OR job_class = $4);
 
 -- name: dashboard_waiting_jobs_desc
 -- include: dashboard_list_columns
@@ -147,7 +146,56 @@ SELECT count(*) AS n FROM (
           AND ($9::text IS NULL OR cron_key = $9)
           AND ($10::uuid IS NULL OR batch_id = $10)
           AND ($11::uuid IS NULL OR locked_by_id = $11)
-        LIMIT $7
+        ORDER BY scheduled_at LIMIT $7
     ) AS r
     LIMIT $7
 ) AS capped;
+
+-- name: dashboard_waiting_count_plain
+-- The same count when no filter but the queue ($3) applies (the tab counts every page shows): the
+-- tab's waiting rows of any kind are counted index-only from the claim indexes, up to $7 plus the
+-- retries among them, and those retries (counted from the retried indexes, up to ten times $7) are
+-- taken off; filtering each row's error instead reads every row from the table. Past ten times $7
+-- retries in the tab's time range (a retry storm) it counts as dashboard_waiting_count does.
+-- Parameters: $1 tab, $2 now, $3 queue, $4 cap.
+WITH retries AS (
+    SELECT count(*) AS n FROM (
+        SELECT 1 FROM good_jobs
+        WHERE state = 'queued' AND error IS NOT NULL AND ($3::text IS NULL OR queue_name = $3)
+          AND (($1 = 'scheduled' AND scheduled_at > $2) OR ($1 = 'queued' AND scheduled_at <= $2))
+        LIMIT $4::int * 10
+    ) AS r
+)
+SELECT CASE
+    WHEN retries.n >= $4::int * 10 THEN (
+        SELECT count(*) FROM (
+            SELECT 1 FROM (
+                -- include: waiting_priorities
+            ) AS q
+            CROSS JOIN LATERAL (
+                SELECT 1 FROM good_jobs
+                -- include: dashboard_waiting_predicate_plain
+                  AND error IS NULL
+                ORDER BY scheduled_at LIMIT $4
+            ) AS w
+            LIMIT $4
+        ) AS capped)
+    ELSE (
+        SELECT count(*) FROM (
+            SELECT 1 FROM (
+                -- include: waiting_priorities
+            ) AS q
+            CROSS JOIN LATERAL (
+                SELECT 1 FROM good_jobs
+                -- include: dashboard_waiting_predicate_plain
+                ORDER BY scheduled_at LIMIT $4::int + retries.n
+            ) AS w
+            LIMIT $4::int + retries.n
+        ) AS capped) - retries.n
+    END AS n
+FROM retries;
+
+-- name: dashboard_waiting_predicate_plain
+-- One priority's (q.p) waiting rows in the tab's time range, retries included.
+WHERE state = 'queued' AND priority = q.p AND ($3::text IS NULL OR queue_name = $3)
+  AND (($1 = 'scheduled' AND scheduled_at > $2) OR ($1 = 'queued' AND scheduled_at <= $2));

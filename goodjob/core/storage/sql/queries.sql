@@ -180,6 +180,10 @@ WITH RECURSIVE ps(p) AS (
 )
 SELECT p FROM ps WHERE p IS NOT NULL;
 
+-- name: jit_off
+-- For the rest of this transaction (store.fetch_without_jit).
+SELECT set_config('jit', 'off', true);
+
 -- name: future_scheduled
 -- Warm the scheduled-time cache at start: the soonest future jobs (retries included), per matching
 -- pool filter later. Read from good_jobs_claim_all one range per priority, each from now on and

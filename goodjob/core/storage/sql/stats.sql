@@ -54,8 +54,8 @@ SELECT job_class, sum(executions) AS executions FROM good_job_stats WHERE span =
 --     each backend flushes its own within about a second of committing, 10 s at worst);
 --   * the newest queued job's created_at (an enqueue changes it) and the executions recorded this hour
 --     (good_job_stats): enqueues and results show at once;
---   * the next time a waiting job becomes due (a scheduled job turning queued changes no row; one
---     probe of good_jobs_claim_all per waiting priority; a retry's time counts too, harmlessly);
+--   * the next time a scheduled job becomes due (a scheduled job turning queued changes no row):
+--     good_jobs_claim_all read from now per waiting priority, past any retries due before it;
 --   * $1: the processes' heartbeats too (only the pages that show processes care).
 SELECT concat_ws('.',
     (SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint FROM pg_stat_user_tables
@@ -69,7 +69,7 @@ SELECT concat_ws('.',
      ) AS q
      CROSS JOIN LATERAL (
         SELECT scheduled_at FROM good_jobs
-        WHERE state = 'queued' AND priority = q.p AND scheduled_at > $2
+        WHERE state = 'queued' AND priority = q.p AND scheduled_at > $2 AND error IS NULL
         ORDER BY scheduled_at LIMIT 1
      ) AS f)::text,
     CASE WHEN $1::bool THEN (SELECT count(*) || ':' || coalesce(max(heartbeat_at)::text, '')
