@@ -134,7 +134,7 @@ async def test_waiting_tabs_read_the_queue_index_beside_a_deep_backlog(conn: asy
                                                           NOW, 10_000, ["deep", "beta"]))
         deep = [q for q in await admin.queues(c, now=NOW) if q["name"] == "deep"]
         counting = ["\n".join(r[0] for r in await c.fetch("EXPLAIN " + sql("dashboard_waiting_count_plain"),
-                                                            tab, NOW, queue, 10_000))
+                                                            tab, NOW, queue, 10_000, 100_000))
                     for tab in ("scheduled", "queued") for queue in (None, "beta", "deep")]
     for count_plan in counting:
         assert "Seq Scan on good_jobs " not in count_plan and "claim_" in count_plan, count_plan

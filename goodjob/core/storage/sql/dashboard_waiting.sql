@@ -154,20 +154,20 @@ SELECT count(*) AS n FROM (
 -- name: dashboard_waiting_count_plain
 -- The same count when no filter but the queue ($3) applies (the tab counts every page shows): the
 -- tab's waiting rows of any kind are counted index-only from the claim indexes, up to $7 plus the
--- retries among them, and those retries (counted from the retried indexes, up to ten times $7) are
--- taken off; filtering each row's error instead reads every row from the table. Past ten times $7
+-- retries among them, and those retries (counted from the retried indexes, up to $5) are
+-- taken off; filtering each row's error instead reads every row from the table. Past $5
 -- retries in the tab's time range (a retry storm) it counts as dashboard_waiting_count does.
--- Parameters: $1 tab, $2 now, $3 queue, $4 cap.
+-- Parameters: $1 tab, $2 now, $3 queue, $4 cap, $5 retries' cap (ten times $4).
 WITH retries AS (
     SELECT count(*) AS n FROM (
         SELECT 1 FROM good_jobs
         WHERE state = 'queued' AND error IS NOT NULL AND ($3::text IS NULL OR queue_name = $3)
           AND (($1 = 'scheduled' AND scheduled_at > $2) OR ($1 = 'queued' AND scheduled_at <= $2))
-        LIMIT $4::int * 10
+        LIMIT $5::bigint
     ) AS r
 )
 SELECT CASE
-    WHEN retries.n >= $4::int * 10 THEN (
+    WHEN retries.n >= $5::bigint THEN (
         SELECT count(*) FROM (
             SELECT 1 FROM (
                 -- include: waiting_priorities
@@ -188,9 +188,9 @@ SELECT CASE
             CROSS JOIN LATERAL (
                 SELECT 1 FROM good_jobs
                 -- include: dashboard_waiting_predicate_plain
-                ORDER BY scheduled_at LIMIT $4::int + retries.n
+                ORDER BY scheduled_at LIMIT $4::bigint + retries.n
             ) AS w
-            LIMIT $4::int + retries.n
+            LIMIT $4::bigint + retries.n
         ) AS capped) - retries.n
     END AS n
 FROM retries;
