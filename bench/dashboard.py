@@ -289,14 +289,14 @@ async def explain(url: str) -> None:
     conn = await asyncpg.connect(url)
     now = datetime.now(UTC)
     try:
-        await conn.execute("SET plan_cache_mode = force_custom_plan")
+        await conn.execute("SET plan_cache_mode = force_custom_plan; SET jit = off")  # as dashboard_read_session
         plans = [
             ("all tab", "dashboard_all_jobs_desc", (*[None] * 6, 51, *[None] * 7, 0)),
-            ("succeeded tab", "dashboard_jobs_desc", ("succeeded", now, *[None] * 6, 51, *[None] * 7, 0)),
-            ("scheduled tab", "dashboard_jobs_asc", ("scheduled", now, *[None] * 6, 51, *[None] * 7, 0)),
+            ("succeeded tab", "dashboard_jobs_desc", ("succeeded", *[None] * 6, 51, *[None] * 7, 0)),
+            ("scheduled tab", "dashboard_waiting_jobs_asc", ("scheduled", now, *[None] * 6, 51, *[None] * 7, 0)),
             ("all tab search bound", "dashboard_all_search_bound_desc", (*[None] * 9, admin.SEARCH_WINDOW - 1)),
-            ("queued count", "dashboard_count_jobs", ("queued", now, *[None] * 4, 10000, *[None] * 4)),
-            ("retried count", "dashboard_count_jobs", ("retried", now, *[None] * 4, 10000, *[None] * 4)),
+            ("queued count", "dashboard_waiting_count_plain", ("queued", now, None, 10000, 100000)),
+            ("retried count", "dashboard_count_jobs", ("retried", *[None] * 4, 10000, *[None] * 4)),
         ]
         for title, name, params in plans:
             print(f"\nEXPLAIN {title} ({name}):")
