@@ -36,6 +36,16 @@ SELECT id, queue_name, priority, job_class, state, scheduled_at, performed_at, f
 -- include: dashboard_waiting_predicate_plain
   AND error IS NULL AND ($4::text IS NULL OR job_class = $4);
 
+-- name: dashboard_waiting_list_filters
+-- The lists' filters that do not depend on direction (parameters of dashboard_jobs_desc).
+  AND ($5::uuid IS NULL OR id = $5)
+  AND ($6::text IS NULL OR serialized_params::text ILIKE $6 OR error ILIKE $6 OR id::text ILIKE $6)
+  AND ($10::timestamptz IS NULL OR created_at <= $10)
+  AND ($11::text IS NULL OR labels @> ARRAY[$11::text])
+  AND ($12::text IS NULL OR cron_key = $12)
+  AND ($13::uuid IS NULL OR batch_id = $13)
+  AND ($14::uuid IS NULL OR locked_by_id = $14);
+
 -- name: dashboard_waiting_jobs_desc
 -- include: dashboard_list_columns
      , top.at AS sort_at
@@ -46,14 +56,8 @@ FROM (
     CROSS JOIN LATERAL (
         SELECT id, scheduled_at FROM good_jobs
         -- include: dashboard_waiting_predicate
-          AND ($5::uuid IS NULL OR id = $5)
-          AND ($6::text IS NULL OR serialized_params::text ILIKE $6 OR error ILIKE $6 OR id::text ILIKE $6)
+          -- include: dashboard_waiting_list_filters
           AND ($7::timestamptz IS NULL OR (scheduled_at <= $7 AND (scheduled_at, id) < ($7, $8::uuid)))
-          AND ($10::timestamptz IS NULL OR created_at <= $10)
-          AND ($11::text IS NULL OR labels @> ARRAY[$11::text])
-          AND ($12::text IS NULL OR cron_key = $12)
-          AND ($13::uuid IS NULL OR batch_id = $13)
-          AND ($14::uuid IS NULL OR locked_by_id = $14)
           AND ($15::timestamptz IS NULL OR (scheduled_at >= $15 AND (scheduled_at, id) >= ($15, $16::uuid)))
         ORDER BY scheduled_at DESC, id DESC
         LIMIT $9::int + $17::int
@@ -74,14 +78,8 @@ FROM (
     CROSS JOIN LATERAL (
         SELECT id, scheduled_at FROM good_jobs
         -- include: dashboard_waiting_predicate
-          AND ($5::uuid IS NULL OR id = $5)
-          AND ($6::text IS NULL OR serialized_params::text ILIKE $6 OR error ILIKE $6 OR id::text ILIKE $6)
+          -- include: dashboard_waiting_list_filters
           AND ($7::timestamptz IS NULL OR (scheduled_at >= $7 AND (scheduled_at, id) > ($7, $8::uuid)))
-          AND ($10::timestamptz IS NULL OR created_at <= $10)
-          AND ($11::text IS NULL OR labels @> ARRAY[$11::text])
-          AND ($12::text IS NULL OR cron_key = $12)
-          AND ($13::uuid IS NULL OR batch_id = $13)
-          AND ($14::uuid IS NULL OR locked_by_id = $14)
           AND ($15::timestamptz IS NULL OR (scheduled_at <= $15 AND (scheduled_at, id) <= ($15, $16::uuid)))
         ORDER BY scheduled_at, id
         LIMIT $9::int + $17::int
