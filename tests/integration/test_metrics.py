@@ -109,7 +109,7 @@ async def test_cluster_gauges_come_from_one_query_per_scrape(
         response = await client.get("/")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     await wait_for(lambda: len(queries) >= 4)  # asyncpg calls query loggers soon after, not during, the query
-    # One read, in a transaction of its own with JIT compilation off (store.fetch_without_jit).
+    # One read, in a transaction of its own with a fresh plan and no JIT (store.fetch_fresh_plan).
     reads = [q for q in queries if q not in ("BEGIN;", "COMMIT;") and "set_config('jit'" not in q]
     assert len(queries) == 4 and len(reads) == 1, queries
     assert "metrics_cluster" not in reads[0] and "WITH RECURSIVE" in reads[0], queries

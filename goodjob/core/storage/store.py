@@ -82,22 +82,25 @@ async def due_job_ids(ex: Executor, now: datetime, limit: int) -> list[UUID]:
 
 
 async def future_scheduled(ex: Executor, now: datetime, limit: int) -> list[Record]:
-    return await fetch_without_jit(ex, sql("future_scheduled"), now, limit)
+    return await fetch_fresh_plan(ex, sql("future_scheduled"), now, limit)
 
 
-async def fetch_without_jit(ex: Executor, query: str, *args: Any) -> list[Record]:
-    """A read run with JIT compilation off, in a transaction of its own (or the caller's). The reads
-    that merge one index range per priority are estimated at a hundred ranges whatever the data,
-    past ``jit_above_cost``: Postgres spent 70-180 ms compiling reads that run in a few (1M rows)."""
+async def fetch_fresh_plan(ex: Executor, query: str, *args: Any) -> list[Record]:
+    """A read planned for its own parameters every time and without JIT compilation, in a
+    transaction of its own (or the caller's). For the reads that merge one index range per
+    priority: a generic plan may cover the ranges with the wrong claim index and sort (a worker's
+    cache warm-up would then read every future job), and their estimates (a hundred ranges,
+    whatever the data) pass ``jit_above_cost``: Postgres spent 70-180 ms compiling reads that run in
+    a few (1M rows)."""
     if is_connection(ex):
-        return await _fetch_without_jit(cast(Connection, ex), query, args)
+        return await _fetch_fresh_plan(cast(Connection, ex), query, args)
     async with ex.acquire() as conn:
-        return await _fetch_without_jit(conn, query, args)
+        return await _fetch_fresh_plan(conn, query, args)
 
 
-async def _fetch_without_jit(conn: Connection, query: str, args: tuple[Any, ...]) -> list[Record]:
+async def _fetch_fresh_plan(conn: Connection, query: str, args: tuple[Any, ...]) -> list[Record]:
     async with conn.transaction():
-        await conn.fetchrow(sql("jit_off"))
+        await conn.fetchrow(sql("fresh_plan_session"))
         rows: list[Record] = await conn.fetch(query, *args)
         return rows
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from goodjob.core.storage.db import Executor, Record
 from goodjob.core.storage.sql_files import sql
-from goodjob.core.storage.store import fetch_without_jit
+from goodjob.core.storage.store import fetch_fresh_plan
 
 
 async def jobs_by_id(ex: Executor, ids: list[UUID]) -> dict[UUID, Record]:
@@ -55,4 +55,4 @@ async def testing_truncate(ex: Executor) -> None:
 
 
 async def metrics_cluster(ex: Executor, now: datetime, cap: int) -> list[Record]:
-    return await fetch_without_jit(ex, sql("metrics_cluster"), now, cap)
+    return await fetch_fresh_plan(ex, sql("metrics_cluster"), now, cap)

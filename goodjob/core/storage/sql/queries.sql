@@ -180,9 +180,9 @@ WITH RECURSIVE ps(p) AS (
 )
 SELECT p FROM ps WHERE p IS NOT NULL;
 
--- name: jit_off
--- For the rest of this transaction (store.fetch_without_jit).
-SELECT set_config('jit', 'off', true);
+-- name: fresh_plan_session
+-- For the rest of this transaction (store.fetch_fresh_plan): no JIT, a custom plan per execution.
+SELECT set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_custom_plan', true);
 
 -- name: future_scheduled
 -- Warm the scheduled-time cache at start: the soonest future jobs (retries included), per matching
