@@ -87,7 +87,10 @@ async def dashboard_count_jobs(
     if tab in WAITING_TABS and all(f is None for f in (job_class, search_id, pattern, label, cron_key, batch_id,
                                                         process_id)):
         retries_cap = min(cap * 10, 2**62)  # bigint-safe: the jobs API counts without a cap (2**62)
-        return int(await ex.fetchval(sql("dashboard_waiting_count_plain"), tab, now, queue, cap, retries_cap))
+        n = await ex.fetchval(sql("dashboard_waiting_count_plain"), tab, now, queue, cap, retries_cap)
+        if n is not None:
+            return int(n)
+        # A retry storm in the tab's time range: count row by row, as with a filter.
     if tab in WAITING_TABS:
         return int(await ex.fetchval(sql("dashboard_waiting_count"), tab, now, *filters))
     return int(await ex.fetchval(sql("dashboard_count_jobs"), tab, *filters))

@@ -151,10 +151,10 @@ SELECT count(*) AS n FROM (
 
 -- name: dashboard_waiting_count_plain
 -- The same count when no filter but the queue ($3) applies (the tab counts every page shows): the
--- tab's waiting rows of any kind are counted index-only from the claim indexes, up to $7 plus the
+-- tab's waiting rows of any kind are counted index-only from the claim indexes, up to $4 plus the
 -- retries among them, and those retries (counted from the retried indexes, up to $5) are
--- taken off; filtering each row's error instead reads every row from the table. Past $5
--- retries in the tab's time range (a retry storm) it counts as dashboard_waiting_count does.
+-- taken off; filtering each row's error instead reads every row from the table. NULL past $5
+-- retries in the tab's time range (a retry storm): the caller then runs dashboard_waiting_count.
 -- Parameters: $1 tab, $2 now, $3 queue, $4 cap, $5 retries' cap (ten times $4).
 WITH retries AS (
     SELECT count(*) AS n FROM (
@@ -164,34 +164,20 @@ WITH retries AS (
         LIMIT $5::bigint
     ) AS r
 )
-SELECT CASE
-    WHEN retries.n >= $5::bigint THEN (
-        SELECT count(*) FROM (
-            SELECT 1 FROM (
-                -- include: waiting_priorities
-            ) AS q
-            CROSS JOIN LATERAL (
-                SELECT 1 FROM good_jobs
-                -- include: dashboard_waiting_predicate_plain
-                  AND error IS NULL
-                ORDER BY scheduled_at LIMIT $4
-            ) AS w
-            LIMIT $4
-        ) AS capped)
-    ELSE (
-        SELECT count(*) FROM (
-            SELECT 1 FROM (
-                -- include: waiting_priorities
-            ) AS q
-            CROSS JOIN LATERAL (
-                SELECT 1 FROM good_jobs
-                -- include: dashboard_waiting_predicate_plain
-                ORDER BY scheduled_at LIMIT $4::bigint + retries.n
-            ) AS w
-            LIMIT $4::bigint + retries.n
-        ) AS capped) - retries.n
-    END AS n
-FROM retries;
+SELECT (
+    SELECT count(*) FROM (
+        SELECT 1 FROM (
+            -- include: waiting_priorities
+        ) AS q
+        CROSS JOIN LATERAL (
+            SELECT 1 FROM good_jobs
+            -- include: dashboard_waiting_predicate_plain
+            ORDER BY scheduled_at LIMIT $4::bigint + retries.n
+        ) AS w
+        LIMIT $4::bigint + retries.n
+    ) AS capped) - retries.n AS n
+FROM retries
+WHERE retries.n < $5::bigint;
 
 -- name: dashboard_waiting_predicate_plain
 -- One priority's (q.p) waiting rows in the tab's time range, retries included.
