@@ -111,20 +111,20 @@ class Job(EnqueueHooks):
     @classmethod
     def set(cls, **options: Any) -> ConfiguredJob:
         """Options for one enqueue: queue, priority, wait, wait_until, timeout, labels, connection."""
-        return ConfiguredJob(cls, {}).set(**options)
+        return _configured(cls, options)
 
     @classmethod
     async def perform_later(cls, *args: Any, **kwargs: Any) -> Enqueued:
-        return await enqueue_one(ConfiguredJob(cls, {}).new(*args, **kwargs))
+        return await enqueue_one(_configured(cls, {}).new(*args, **kwargs))
 
     @classmethod
     def perform_later_sync(cls, *args: Any, **kwargs: Any) -> Enqueued:
-        return ConfiguredJob(cls, {}).perform_later_sync(*args, **kwargs)
+        return _configured(cls, {}).perform_later_sync(*args, **kwargs)
 
     @classmethod
     def new(cls, *args: Any, **kwargs: Any) -> PendingJob:
         """An unsaved job for :func:`perform_all_later` (ActiveJob's ``MyJob.new(...)``)."""
-        return ConfiguredJob(cls, {}).new(*args, **kwargs)
+        return _configured(cls, {}).new(*args, **kwargs)
 
     @classmethod
     async def perform_now(cls, *args: Any, **kwargs: Any) -> Any:
@@ -246,10 +246,44 @@ def _checked_options(cls: type[Job], options: dict[str, Any]) -> dict[str, Any]:
 
 
 #: What ConfiguredJob._defaults works out once: queue, priority, labels, meta, wait, wait_until, plain,
-#: and the uniform insert's shape and meta.
+#: the uniform insert's shape and meta, and the class attributes all that came from (_class_state).
 _Defaults = tuple[
-    str, int, tuple[str, ...], dict[str, Any] | None, Any, Any, bool, tuple[Shape, dict[str, Any] | None] | None
+    str, int, tuple[str, ...], dict[str, Any] | None, Any, Any, bool, tuple[Shape, dict[str, Any] | None] | None,
+    tuple[Any, ...],
 ]
+
+#: ``Job.set(...)`` with plain options (queue, priority, timeout) and ``Job``'s own verbs, per class
+#: and options: ``MyJob.set(queue="mail").perform_later(...)`` written at every call site then checks
+#: its options and works out the class's defaults once, not per enqueue (a tenth of a single
+#: enqueue's client CPU). Values keyed with their types (``priority=True`` is not ``priority=1``);
+#: the class's own attributes are compared on every use (``_defaults``), so changing one later is
+#: seen. Cleared when full: a program that makes a queue name per call only loses the saving.
+_SET_CACHE: dict[tuple[Any, ...], ConfiguredJob] = {}
+_SET_CACHE_SIZE = 1024
+_CACHED_OPTIONS = frozenset(("queue", "priority", "timeout"))
+
+
+def _configured(cls: type[Job], options: dict[str, Any]) -> ConfiguredJob:
+    """``cls.set(**options)``, from _SET_CACHE where the options allow."""
+    if not options.keys() <= _CACHED_OPTIONS:
+        return ConfiguredJob(cls, {}).set(**options)
+    key = (cls, *[(k, type(v), v) for k, v in options.items()])
+    try:
+        configured = _SET_CACHE.get(key)
+    except TypeError:  # an unhashable value: set() words the error
+        return ConfiguredJob(cls, {}).set(**options)
+    if configured is None:
+        configured = ConfiguredJob(cls, {}).set(**options) if options else ConfiguredJob(cls, {})
+        if len(_SET_CACHE) >= _SET_CACHE_SIZE:
+            _SET_CACHE.clear()
+        _SET_CACHE[key] = configured
+    return configured
+
+
+def _class_state(cls: type[Job]) -> tuple[Any, ...]:
+    """The class attributes ``_defaults`` reads: a cached result stands while these are the same."""
+    return (cls.queue_name, cls.priority, cls.timeout, cls.labels, cls.__init__, cls.concurrency,
+            cls.before_enqueue, cls.after_enqueue, cls.around_enqueue, cls.job_name)
 
 #: Per job class: an async perform and none of the perform callbacks overridden (the base class's
 #: are no-ops), so the worker awaits perform directly.
@@ -280,7 +314,8 @@ class ConfiguredJob:
         enqueue builds thousands from one): queue, priority, labels, meta, wait, wait_until, and
         whether the class is plain (see :meth:`new`), and the shape of a uniform bulk insert."""
         cached: _Defaults | None = self.__dict__.get("_cached_defaults")
-        if cached is None:
+        state = _class_state(self.cls)
+        if cached is None or cached[8] != state:
             cls, o = self.cls, self.options
             name = cls.__name__
             timeout = check.timeout(o.get("timeout", None))
@@ -300,7 +335,7 @@ class ConfiguredJob:
             labels = tuple(o["labels"] if "labels" in o else check.labels(cls.labels, f"{name}.labels"))
             meta = {"timeout": timeout} if timeout is not None else None
             uniform = (Shape(cls.job_name, queue_name, priority, wait_until), meta) if not labels else None
-            cached = (queue_name, priority, labels, meta, wait, wait_until, plain, uniform)
+            cached = (queue_name, priority, labels, meta, wait, wait_until, plain, uniform, state)
             object.__setattr__(self, "_cached_defaults", cached)
         return cached
 
@@ -310,7 +345,7 @@ class ConfiguredJob:
         job is performed (the worker builds its own), so it is made only if asked for
         (``PendingJob.job``); outside a Batch block and without a relative ``wait``, the request too
         (``PendingJob.request``): bulk enqueue builds one per job."""
-        queue_name, priority, labels, meta, wait, wait_until, plain, _ = self._defaults()
+        queue_name, priority, labels, meta, wait, wait_until, plain, _, _ = self._defaults()
         connection = self.options.get("connection") if self.options else None
         around = scope.current()  # inside a Batch block, or a cron occurrence
         if plain and wait is None and around is None:
@@ -332,7 +367,7 @@ class ConfiguredJob:
 
     def request_for(self, args: tuple[Any, ...], kwargs: dict[str, Any], job_id: UUID) -> JobRequest:
         """The request of a deferred pending job (see :meth:`new`): no batch, cron or relative wait."""
-        queue_name, priority, labels, meta, _, wait_until, _, _ = self._defaults()
+        queue_name, priority, labels, meta, _, wait_until, _, _, _ = self._defaults()
         return JobRequest(
             self.cls.job_name, args, kwargs, queue_name, priority, wait_until, None, labels, None, None, None,
             dict(meta) if meta is not None else None, job_id,
