@@ -246,19 +246,20 @@ def _checked_options(cls: type[Job], options: dict[str, Any]) -> dict[str, Any]:
 
 
 #: What ConfiguredJob._defaults works out once: queue, priority, labels, meta, wait, wait_until, plain,
-#: the uniform insert's shape and meta, and the class attributes all that came from (_class_state).
+#: and the uniform insert's shape and meta.
 _Defaults = tuple[
-    str, int, tuple[str, ...], dict[str, Any] | None, Any, Any, bool, tuple[Shape, dict[str, Any] | None] | None,
-    tuple[Any, ...],
+    str, int, tuple[str, ...], dict[str, Any] | None, Any, Any, bool, tuple[Shape, dict[str, Any] | None] | None
 ]
 
 #: ``Job.set(...)`` with plain options (queue, priority, timeout) and ``Job``'s own verbs, per class
 #: and options: ``MyJob.set(queue="mail").perform_later(...)`` written at every call site then checks
 #: its options and works out the class's defaults once, not per enqueue (a tenth of a single
 #: enqueue's client CPU). Values keyed with their types (``priority=True`` is not ``priority=1``);
-#: the class's own attributes are compared on every use (``_defaults``), so changing one later is
-#: seen. Cleared when full: a program that makes a queue name per call only loses the saving.
-_SET_CACHE: dict[tuple[Any, ...], ConfiguredJob] = {}
+#: an entry stands while the class attributes it was worked out from are the same (``_class_state``,
+#: compared at every lookup, not in ``new()``: bulk enqueue calls that per job), so a class changed
+#: later is seen by the next ``set()``. Cleared when full: a program that makes a queue name per
+#: call only loses the saving.
+_SET_CACHE: dict[tuple[Any, ...], tuple[ConfiguredJob, tuple[Any, ...]]] = {}
 _SET_CACHE_SIZE = 1024
 _CACHED_OPTIONS = frozenset(("queue", "priority", "timeout"))
 
@@ -269,19 +270,21 @@ def _configured(cls: type[Job], options: dict[str, Any]) -> ConfiguredJob:
         return ConfiguredJob(cls, {}).set(**options)
     key = (cls, *[(k, type(v), v) for k, v in options.items()])
     try:
-        configured = _SET_CACHE.get(key)
+        entry = _SET_CACHE.get(key)
     except TypeError:  # an unhashable value: set() words the error
         return ConfiguredJob(cls, {}).set(**options)
-    if configured is None:
-        configured = ConfiguredJob(cls, {}).set(**options) if options else ConfiguredJob(cls, {})
-        if len(_SET_CACHE) >= _SET_CACHE_SIZE:
-            _SET_CACHE.clear()
-        _SET_CACHE[key] = configured
+    state = _class_state(cls)
+    if entry is not None and entry[1] == state:
+        return entry[0]
+    configured = ConfiguredJob(cls, {}).set(**options) if options else ConfiguredJob(cls, {})
+    if len(_SET_CACHE) >= _SET_CACHE_SIZE:
+        _SET_CACHE.clear()
+    _SET_CACHE[key] = (configured, state)
     return configured
 
 
 def _class_state(cls: type[Job]) -> tuple[Any, ...]:
-    """The class attributes ``_defaults`` reads: a cached result stands while these are the same."""
+    """The class attributes ``ConfiguredJob._defaults`` reads: a cached set() stands while these are the same."""
     return (cls.queue_name, cls.priority, cls.timeout, cls.labels, cls.__init__, cls.concurrency,
             cls.before_enqueue, cls.after_enqueue, cls.around_enqueue, cls.job_name)
 
@@ -314,8 +317,7 @@ class ConfiguredJob:
         enqueue builds thousands from one): queue, priority, labels, meta, wait, wait_until, and
         whether the class is plain (see :meth:`new`), and the shape of a uniform bulk insert."""
         cached: _Defaults | None = self.__dict__.get("_cached_defaults")
-        state = _class_state(self.cls)
-        if cached is None or cached[8] != state:
+        if cached is None:
             cls, o = self.cls, self.options
             name = cls.__name__
             timeout = check.timeout(o.get("timeout", None))
@@ -335,7 +337,7 @@ class ConfiguredJob:
             labels = tuple(o["labels"] if "labels" in o else check.labels(cls.labels, f"{name}.labels"))
             meta = {"timeout": timeout} if timeout is not None else None
             uniform = (Shape(cls.job_name, queue_name, priority, wait_until), meta) if not labels else None
-            cached = (queue_name, priority, labels, meta, wait, wait_until, plain, uniform, state)
+            cached = (queue_name, priority, labels, meta, wait, wait_until, plain, uniform)
             object.__setattr__(self, "_cached_defaults", cached)
         return cached
 
@@ -345,7 +347,7 @@ class ConfiguredJob:
         job is performed (the worker builds its own), so it is made only if asked for
         (``PendingJob.job``); outside a Batch block and without a relative ``wait``, the request too
         (``PendingJob.request``): bulk enqueue builds one per job."""
-        queue_name, priority, labels, meta, wait, wait_until, plain, _, _ = self._defaults()
+        queue_name, priority, labels, meta, wait, wait_until, plain, _ = self._defaults()
         connection = self.options.get("connection") if self.options else None
         around = scope.current()  # inside a Batch block, or a cron occurrence
         if plain and wait is None and around is None:
@@ -367,7 +369,7 @@ class ConfiguredJob:
 
     def request_for(self, args: tuple[Any, ...], kwargs: dict[str, Any], job_id: UUID) -> JobRequest:
         """The request of a deferred pending job (see :meth:`new`): no batch, cron or relative wait."""
-        queue_name, priority, labels, meta, _, wait_until, _, _, _ = self._defaults()
+        queue_name, priority, labels, meta, _, wait_until, _, _ = self._defaults()
         return JobRequest(
             self.cls.job_name, args, kwargs, queue_name, priority, wait_until, None, labels, None, None, None,
             dict(meta) if meta is not None else None, job_id,

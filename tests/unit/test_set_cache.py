@@ -46,15 +46,17 @@ def test_unhashable_and_unknown_options_get_the_usual_errors() -> None:
 
 
 def test_a_class_attribute_changed_later_is_seen(monkeypatch: pytest.MonkeyPatch) -> None:
-    configured = Mail.set(queue="urgent")
-    assert configured.new().request.priority == 3
+    assert Mail.set(queue="urgent").new().request.priority == 3
+    assert Mail.new().request.priority == 3
     monkeypatch.setattr(Mail, "priority", 7)
-    assert Mail.set(queue="urgent") is configured
-    assert configured.new().request.priority == 7
+    assert Mail.set(queue="urgent").new().request.priority == 7
     assert Mail.new().request.priority == 7
     monkeypatch.setattr(Mail, "queue_name", "bulk")
     assert Mail.new().request.queue_name == "bulk"
-    assert configured.new().request.queue_name == "urgent"
+    assert Mail.set(queue="urgent").new().request.queue_name == "urgent"
+    monkeypatch.setattr(Mail, "timeout", 0)
+    with pytest.raises(JobOptionError, match=r"Mail\.timeout=0"):
+        Mail.set(queue="urgent").new()
 
 
 def test_options_that_vary_per_call_are_not_cached() -> None:
