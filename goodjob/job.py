@@ -253,8 +253,8 @@ _Defaults = tuple[
 
 #: ``Job.set(...)`` with plain options (queue, priority, timeout) and ``Job``'s own verbs, per class
 #: and options: ``MyJob.set(queue="mail").perform_later(...)`` written at every call site then checks
-#: its options and works out the class's defaults once, not per enqueue (a tenth of a single
-#: enqueue's client CPU). Values keyed with their types (``priority=True`` is not ``priority=1``);
+#: its options and works out the class's defaults once, not per enqueue (13 -> 5 us a call, about
+#: 3% of a single enqueue's client CPU). Values keyed with their types (``priority=True`` is not ``priority=1``);
 #: an entry stands while the class attributes it was worked out from are the same (``_class_state``,
 #: compared at every lookup, not in ``new()``: bulk enqueue calls that per job), so a class changed
 #: later is seen by the next ``set()``. Cleared when full: a program that makes a queue name per
@@ -287,6 +287,7 @@ def _class_state(cls: type[Job]) -> tuple[Any, ...]:
     """The class attributes ``ConfiguredJob._defaults`` reads: a cached set() stands while these are the same."""
     return (cls.queue_name, cls.priority, cls.timeout, cls.labels, cls.__init__, cls.concurrency,
             cls.before_enqueue, cls.after_enqueue, cls.around_enqueue, cls.job_name)
+
 
 #: Per job class: an async perform and none of the perform callbacks overridden (the base class's
 #: are no-ops), so the worker awaits perform directly.
