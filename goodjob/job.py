@@ -266,21 +266,22 @@ _CACHED_OPTIONS = frozenset(("queue", "priority", "timeout"))
 
 def _configured(cls: type[Job], options: dict[str, Any]) -> ConfiguredJob:
     """``cls.set(**options)``, from _SET_CACHE where the options allow."""
-    if not options.keys() <= _CACHED_OPTIONS:
-        return ConfiguredJob(cls, {}).set(**options)
-    key = (cls, *[(k, type(v), v) for k, v in options.items()])
-    try:
-        entry = _SET_CACHE.get(key)
-    except TypeError:  # an unhashable value: set() words the error
-        return ConfiguredJob(cls, {}).set(**options)
-    state = _class_state(cls)
-    if entry is not None and entry[1] == state:
-        return entry[0]
-    configured = ConfiguredJob(cls, {}).set(**options) if options else ConfiguredJob(cls, {})
-    if len(_SET_CACHE) >= _SET_CACHE_SIZE:
-        _SET_CACHE.clear()
-    _SET_CACHE[key] = (configured, state)
-    return configured
+    if options.keys() <= _CACHED_OPTIONS:
+        key = (cls, *[(k, type(v), v) for k, v in options.items()])
+        try:
+            entry = _SET_CACHE.get(key)
+        except TypeError:  # an unhashable value: set() below words the error
+            pass
+        else:
+            state = _class_state(cls)
+            if entry is not None and entry[1] == state:
+                return entry[0]
+            configured = ConfiguredJob(cls, {}).set(**options)
+            if len(_SET_CACHE) >= _SET_CACHE_SIZE:
+                _SET_CACHE.clear()
+            _SET_CACHE[key] = (configured, state)
+            return configured
+    return ConfiguredJob(cls, {}).set(**options)
 
 
 def _class_state(cls: type[Job]) -> tuple[Any, ...]:
